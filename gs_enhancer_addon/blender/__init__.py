@@ -1,0 +1,1 @@
+"""The thin Blender layer: everything that imports bpy lives here, and only here."""

@@ -1,0 +1,78 @@
+"""Scene settings shown in the sidebar, and their conversion to the job's config.
+
+Stored on the scene as `scene.gs_enhancer` (one PropertyGroup), so settings are saved in the
+.blend and undo with it.
+"""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import EnumProperty, IntProperty, PointerProperty, StringProperty, BoolProperty
+
+from .scene_io import is_splat_object
+
+
+def _poll_splat(_self, obj) -> bool:
+    return is_splat_object(obj)
+
+
+def _poll_camera(_self, obj) -> bool:
+    return obj is not None and obj.type == "CAMERA"
+
+
+class GSE_PG_settings(bpy.types.PropertyGroup):
+    source: PointerProperty(
+        name="Splat",
+        description="Gaussian splat object to enhance (a mesh or point cloud with 3DGS attributes); never modified",
+        type=bpy.types.Object,
+        poll=_poll_splat,
+    )
+    path_mode: EnumProperty(
+        name="Camera Path",
+        description="Where the camera trajectory comes from",
+        items=(
+            ("COLLECTION", "Reference Cameras", "Cameras of a collection, in name order, are the reference views"),
+            ("ANIMATED", "Animated Camera", "One animated camera sampled over a frame range"),
+        ),
+        default="COLLECTION",
+    )
+    camera_collection: PointerProperty(
+        name="Cameras",
+        description="Collection whose cameras (sorted by name) are the reference views",
+        type=bpy.types.Collection,
+    )
+    animated_camera: PointerProperty(
+        name="Camera",
+        description="Animated camera whose motion is the trajectory",
+        type=bpy.types.Object,
+        poll=_poll_camera,
+    )
+    frame_start: IntProperty(name="Start", description="First frame of the animated path", default=1)
+    frame_end: IntProperty(name="End", description="Last frame of the animated path", default=250)
+    frame_stride: IntProperty(name="Stride", description="Sample every n-th frame", default=5, min=1)
+    views_per_segment: IntProperty(
+        name="Views per Segment",
+        description="Novel views between two reference cameras (one diffusion window is this plus the two references)",
+        default=23,
+        min=1,
+        max=62,
+    )
+    closed_loop: BoolProperty(
+        name="Closed Loop", description="Also sample the path from the last reference back to the first", default=False
+    )
+    style_prompt: StringProperty(
+        name="Style",
+        description='Text describing the look to apply, e.g. "a watercolor painting"; empty: enhance only',
+        default="",
+    )
+
+
+CLASSES = (GSE_PG_settings,)
+
+
+def register_scene_properties() -> None:
+    bpy.types.Scene.gs_enhancer = PointerProperty(type=GSE_PG_settings)
+
+
+def unregister_scene_properties() -> None:
+    del bpy.types.Scene.gs_enhancer

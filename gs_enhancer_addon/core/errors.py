@@ -1,0 +1,42 @@
+"""Errors a user can cause, as one small hierarchy.
+
+Every error raised on purpose by the add-on derives from `GsEnhancerError`, so the Blender
+boundary (operators, the runner) and the CLI can catch exactly these and show their message
+as-is: each message is written for the user to act on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class GsEnhancerError(Exception):
+    """Base class: the message is meant for the user, verbatim."""
+
+
+class InputError(GsEnhancerError, ValueError):
+    """Bad input data or settings (no splat, too few cameras, wrong shapes, NaN...)."""
+
+
+class SplatFileError(GsEnhancerError):
+    """A splat file that cannot be read or written; carries the file and what is wrong."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path.name}: {problem}")
+
+
+class ModelNotAvailableError(GsEnhancerError):
+    """A model that is neither cached nor downloadable now (offline, missing folder...)."""
+
+
+class DeviceError(GsEnhancerError):
+    """The requested compute device is not usable (no CUDA, out of memory...)."""
+
+
+class Cancelled(GsEnhancerError):
+    """The user cancelled; raised from inside a stage at its next cancel check."""
+
+    def __init__(self, message: str = "Cancelled by the user."):
+        super().__init__(message)
