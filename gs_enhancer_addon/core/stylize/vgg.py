@@ -1,0 +1,101 @@
+"""VGG-19 feature extractor for CLIPstyler's content loss (Simonyan & Zisserman, 2015).
+
+CLIPstyler (Kwon & Ye, CVPR 2022) compares VGG-19 features of the stylized and the content image
+at conv4_2 and conv5_2. Its official code stores the outputs of layers 21 and 31 of torchvision's
+`vgg19().features`, whose ReLUs are in-place, so the stored tensors are in effect relu4_2 and
+relu5_2: that is what `VGG19Features` returns. The module keeps torchvision's `features.<index>`
+parameter names, so torchvision's ImageNet weights, or timm's port of them on the hub
+(`timm/vgg19.tv_in1k`, whose state dict has the same `features.*` keys), load as they are.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import nn
+
+from ..errors import ModelNotAvailableError
+from .config import VggSpec
+
+_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512)  # up to conv5_2
+CONTENT_LAYERS = {22: "relu4_2", 31: "relu5_2"}  # index of the ReLU module after conv4_2 / conv5_2
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class VGG19Features(nn.Module):
+    """torchvision's VGG-19 `features` up to relu5_2; `width_divisor` > 1 builds a narrow test copy."""
+
+    def __init__(self, width_divisor: int = 1):
+        super().__init__()
+        layers, channels = [], 3
+        for item in _LAYOUT:
+            if item == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                width = max(1, item // width_divisor)
+                layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=False)]
+                channels = width
+        self.features = nn.Sequential(*layers)
+        for m in self.features:  # torchvision's VGG init, so random test copies keep deep activations alive
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:  # [B, 3, H, W] in [0, 1]
+        x, out = (images - self.mean) / self.std, []
+        for index, layer in enumerate(self.features):
+            x = layer(x)
+            if index in CONTENT_LAYERS:
+                out.append(x)
+        return out
+
+
+def _weights_file(source: str, offline: bool) -> Path:
+    path = Path(source).expanduser()
+    if path.is_file():
+        return path
+    if path.is_dir():
+        found = sorted(path.glob("*.safetensors")) + sorted(path.glob("*.pth")) + sorted(path.glob("*.bin"))
+        if found:
+            return found[0]
+        raise ModelNotAvailableError(f"VGG-19 folder '{path}' holds no .safetensors/.pth/.bin weights file.")
+    if "/" not in source or source.startswith((".", "~", "/")):
+        raise ModelNotAvailableError(f"VGG-19 weights '{source}' not found.")
+    from .clip_model import _hub_file  # TODO(unify): core/models.py resolve_model_source
+
+    try:
+        return _hub_file(source, ("model.safetensors", "pytorch_model.bin"), offline)
+    except ModelNotAvailableError as exc:
+        raise ModelNotAvailableError(str(exc).replace("CLIP", "VGG-19 (content loss)")) from exc
+
+
+def load_vgg19(spec: VggSpec, device: str | torch.device = "cpu", offline: Optional[bool] = None) -> VGG19Features:
+    """Frozen VGG-19 features with ImageNet weights from a file, a folder or a hub id."""
+    from .clip_model import _offline
+
+    net = VGG19Features(spec.width_divisor)
+    path = _weights_file(spec.source, _offline(offline))
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    state = {k: v for k, v in state.items() if k.startswith("features.") and int(k.split(".")[1]) < len(net.features)}
+    missing, _ = net.load_state_dict(state, strict=False)
+    if missing:
+        raise ModelNotAvailableError(f"'{path.name}' is not a VGG-19 weights file (missing {missing[0]}).")
+    return net.to(device).eval().requires_grad_(False)
+
+
+def tiny_vgg19(seed: int = 0, width_divisor: int = 16) -> VGG19Features:
+    """A narrow VGG-19 with seeded random weights for tests and the offline benchmark."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = VGG19Features(width_divisor)
+    return net.eval().requires_grad_(False)
