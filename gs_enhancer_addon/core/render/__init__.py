@@ -1,0 +1,11 @@
+"""Differentiable Gaussian-splatting renderer: gsplat on CUDA, the project's own torch reference elsewhere.
+
+    from gs_enhancer_addon.core.render import render, RenderOutput, RenderSettings
+    out = render(scene.to_torch(), cameras, features=torch.exp(log_scales))
+"""
+
+from .api import RenderOutput, render
+from .settings import Backend, RenderSettings
+from .sh import sh_to_rgb
+
+__all__ = ["render", "RenderOutput", "RenderSettings", "Backend", "sh_to_rgb"]

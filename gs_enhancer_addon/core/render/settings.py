@@ -1,0 +1,19 @@
+"""Rasterization hyperparameters (gsplat's defaults), shared by both backends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Backend = Literal["auto", "cuda", "cpu"]
+
+
+@dataclass
+class RenderSettings:
+    near_plane: float = 0.01  # Gaussians closer than this (camera z) are culled (gsplat default)
+    far_plane: float = 1e10  # Gaussians farther than this are culled (gsplat default)
+    eps2d: float = 0.3  # low-pass: added to the screen covariance, ~1 px minimum footprint (3DGS)
+    antialiased: bool = False  # Mip-Splatting opacity compensation sqrt(det S / det(S + eps2d I))
+    tile_size: int = 16  # CPU reference: square tile side in pixels (3DGS uses 16)
+    chunk: int = 512  # CPU reference: Gaussians composited per step within a tile (memory bound)
+    packed: bool = False  # gsplat: packed (sparse) intermediates, for scenes larger than the view
