@@ -13,9 +13,12 @@ Blender side (and the bpy 4.2 test leg, which has no torch) can use the data mod
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Literal
 
 import numpy as np
+
+from .errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -23,6 +26,16 @@ if TYPE_CHECKING:  # pragma: no cover
 SH_C0 = 0.28209479177387814  # Y_0^0 = 1 / (2 sqrt(pi)); color = 0.5 + SH_C0 * dc
 
 FIELDS = ("means", "quats", "log_scales", "opacity_logits", "sh")
+
+# What a reader does with splats holding NaN or +-Inf: refuse the file, drop them, or keep them.
+NonFinitePolicy = Literal["error", "drop", "keep"]
+
+_TRAILING_SHAPES = {"means": (3,), "quats": (4,), "log_scales": (3,), "opacity_logits": ()}
+
+
+def sh_coefficient_count(degree: int) -> int:
+    """K = (degree + 1)^2 coefficients per color channel (1, 4, 9, 16 for degrees 0-3)."""
+    return (degree + 1) ** 2
 
 
 @dataclass
@@ -48,6 +61,224 @@ class GaussianScene:
             return torch.tensor(a, dtype=torch.float32, device=device, requires_grad=requires_grad)
 
         return GaussianTensors(*(t(getattr(self, f)) for f in FIELDS))
+
+    # ------------------------------------------------------------------ checks
+    def validate(self, allow_nonfinite: bool = False) -> None:
+        """Raise InputError naming the first field with a wrong type, dtype, shape or value."""
+        for name in FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, np.ndarray):
+                raise InputError(f"GaussianScene.{name} must be a numpy array, got {type(value).__name__}.")
+            if value.dtype != np.float32:
+                raise InputError(f"GaussianScene.{name} must be float32, got {value.dtype}.")
+        n = self.means.shape[0] if self.means.ndim == 2 else -1
+        for name, trailing in _TRAILING_SHAPES.items():
+            shape = getattr(self, name).shape
+            if shape != (n, *trailing):
+                want = "[" + ", ".join(["N", *map(str, trailing)]) + "]"
+                raise InputError(f"GaussianScene.{name} has shape {list(shape)}; expected {want} with N = {n}.")
+        if self.sh.ndim != 3 or self.sh.shape[0] != n or self.sh.shape[2] != 3 or self.sh.shape[1] not in (1, 4, 9, 16):
+            raise InputError(
+                f"GaussianScene.sh has shape {list(self.sh.shape)}; expected [N, K, 3] with N = {n} and "
+                "K in 1, 4, 9, 16 (SH degree 0-3)."
+            )
+        if not allow_nonfinite:
+            bad = int(np.count_nonzero(self.nonfinite_mask()))
+            if bad:
+                raise InputError(f"{bad} of {n} splats contain NaN or infinite values.")
+
+    def nonfinite_mask(self) -> np.ndarray:  # [N] bool
+        """True for splats with a NaN or +-Inf in any field."""
+        bad = np.zeros(len(self), dtype=bool)
+        for name in FIELDS:
+            a = getattr(self, name).reshape(len(self), -1)
+            bad |= ~np.isfinite(a).all(axis=1)
+        return bad
+
+    # ------------------------------------------------------------------ helpers
+    def copy(self) -> "GaussianScene":
+        return GaussianScene(*(np.array(getattr(self, f), dtype=np.float32, copy=True) for f in FIELDS))
+
+    def subset(self, index) -> "GaussianScene":
+        """The splats picked by a boolean mask [N] or an integer index array (copied, contiguous)."""
+        index = np.asarray(index)
+        if index.dtype == bool and index.shape != (len(self),):
+            raise InputError(f"Mask has shape {list(index.shape)}; expected [{len(self)}].")
+        return GaussianScene(*(np.ascontiguousarray(getattr(self, f)[index]) for f in FIELDS))
+
+    def with_sh_degree(self, degree: int) -> "GaussianScene":
+        """The same splats with SH truncated or zero-padded to `degree` (0-3)."""
+        if degree not in (0, 1, 2, 3):
+            raise InputError(f"SH degree must be 0-3, got {degree}.")
+        k = sh_coefficient_count(degree)
+        sh = np.zeros((len(self), k, 3), dtype=np.float32)
+        keep = min(k, self.sh.shape[1])
+        sh[:, :keep] = self.sh[:, :keep]
+        return GaussianScene(self.means.copy(), self.quats.copy(), self.log_scales.copy(),
+                             self.opacity_logits.copy(), sh)
+
+    @classmethod
+    def concat(cls, scenes: Iterable["GaussianScene"]) -> "GaussianScene":
+        """All splats of `scenes` in order; SH is zero-padded to the highest degree among them."""
+        scenes = list(scenes)
+        if not scenes:
+            raise InputError("Nothing to concatenate: no Gaussian scenes were given.")
+        degree = max(s.sh_degree for s in scenes)
+        scenes = [s if s.sh_degree == degree else s.with_sh_degree(degree) for s in scenes]
+        return cls(*(np.concatenate([getattr(s, f) for s in scenes]) for f in FIELDS))
+
+    def colors(self) -> np.ndarray:  # [N, 3] float32 in [0, 1]
+        """View-independent RGB from the DC term: 0.5 + SH_C0 * dc, clipped to [0, 1]."""
+        return np.clip(0.5 + SH_C0 * self.sh[:, 0], 0.0, 1.0).astype(np.float32)
+
+    def opacities(self) -> np.ndarray:  # [N] float32 in [0, 1]
+        """sigmoid(opacity_logits), computed without overflow warnings."""
+        return (0.5 * (1.0 + np.tanh(0.5 * self.opacity_logits))).astype(np.float32)
+
+    def transformed(self, matrix: np.ndarray) -> "GaussianScene":
+        """The splats moved by a 4x4 similarity transform (rotation, uniform scale, translation).
+
+        Means are transformed, rotations composed, log-scales shifted by log(scale), and the
+        higher SH bands rotated so view-dependent color follows the rotation. Non-uniform scale,
+        shear or mirroring cannot be represented by Gaussians in this form: InputError.
+        """
+        rotation, scale, translation = decompose_similarity(matrix)
+        means = (self.means.astype(np.float64) @ (rotation * scale).T + translation).astype(np.float32)
+        quats = _quat_multiply(_quat_from_matrix(rotation), self.quats.astype(np.float64)).astype(np.float32)
+        log_scales = (self.log_scales + np.float32(np.log(scale))).astype(np.float32)
+        sh = rotate_sh(self.sh, rotation)
+        return GaussianScene(means, quats, log_scales, self.opacity_logits.copy(), sh)
+
+    # ------------------------------------------------------------------ files
+    @classmethod
+    def from_file(cls, path: str | Path, nonfinite: NonFinitePolicy = "error") -> "GaussianScene":
+        """Read .ply (INRIA or SuperSplat compressed), .splat or .spz, chosen by extension/content."""
+        from .io import read_scene
+
+        return read_scene(path, nonfinite=nonfinite)
+
+    def to_file(self, path: str | Path) -> None:
+        """Write .ply (INRIA layout, binary little-endian) or .splat, chosen by extension."""
+        from .io import write_scene
+
+        write_scene(self, path)
+
+    @classmethod
+    def from_ply(cls, path: str | Path, nonfinite: NonFinitePolicy = "error") -> "GaussianScene":
+        """Read an INRIA 3DGS .ply (binary LE/BE or ascii) or a SuperSplat compressed .ply."""
+        from .io.ply import read_ply
+
+        return read_ply(path, nonfinite=nonfinite)
+
+    def to_ply(self, path: str | Path, encoding: str = "binary_little_endian") -> None:
+        """Write the INRIA 3DGS layout; `encoding` is binary_little_endian, binary_big_endian or ascii."""
+        from .io.ply import write_ply
+
+        write_ply(self, path, encoding=encoding)
+
+
+# ---------------------------------------------------------------------- transforms
+def decompose_similarity(matrix: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """Split a 4x4 matrix into (rotation [3,3], uniform scale, translation [3]); InputError otherwise."""
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.shape != (4, 4) or not np.isfinite(m).all():
+        raise InputError(f"Expected a finite 4x4 transform matrix, got shape {list(m.shape)}.")
+    if not np.allclose(m[3], (0.0, 0.0, 0.0, 1.0), atol=1e-9):
+        raise InputError("The transform has a perspective part; only rotation, uniform scale and "
+                         "translation can be applied to Gaussians.")
+    linear = m[:3, :3]
+    scales = np.linalg.norm(linear, axis=0)
+    if scales.min() <= 1e-12:
+        raise InputError("The transform collapses an axis (zero scale); it cannot be applied to Gaussians.")
+    if scales.max() / scales.min() - 1.0 > 1e-4:
+        raise InputError(
+            "The object has a non-uniform scale "
+            f"({scales[0]:.4g}, {scales[1]:.4g}, {scales[2]:.4g}); Gaussians can only take a uniform "
+            "scale. Apply the scale (Ctrl+A > Scale) or make it uniform first."
+        )
+    scale = float(scales.mean())
+    rotation = linear / scale
+    if not np.allclose(rotation.T @ rotation, np.eye(3), atol=1e-4):
+        raise InputError("The transform has a shear; it cannot be applied to Gaussians.")
+    if np.linalg.det(rotation) < 0:
+        raise InputError("The transform mirrors the object (negative scale); it cannot be applied to Gaussians.")
+    return rotation, scale, m[:3, 3].copy()
+
+
+def _quat_from_matrix(r: np.ndarray) -> np.ndarray:  # [4] wxyz, unit
+    """Unit quaternion (w, x, y, z) of a proper rotation matrix (Shepperd's method)."""
+    tr = np.trace(r)
+    candidates = np.array([tr, r[0, 0], r[1, 1], r[2, 2]])
+    i = int(np.argmax(candidates))
+    if i == 0:
+        s = 2.0 * np.sqrt(1.0 + tr)
+        q = [0.25 * s, (r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s]
+    else:
+        j, k = (i % 3) + 1, ((i + 1) % 3) + 1  # the other two axes, 1-based like q's xyz slots
+        a, b, c = i - 1, j - 1, k - 1
+        s = 2.0 * np.sqrt(1.0 + r[a, a] - r[b, b] - r[c, c])
+        q = [0.0] * 4
+        q[0] = (r[c, b] - r[b, c]) / s
+        q[i] = 0.25 * s
+        q[j] = (r[b, a] + r[a, b]) / s
+        q[k] = (r[c, a] + r[a, c]) / s
+    q = np.asarray(q)
+    return q / np.linalg.norm(q)
+
+
+def _quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product a * b for wxyz quaternions (broadcasting over leading axes)."""
+    aw, ax, ay, az = np.moveaxis(np.asarray(a), -1, 0)
+    bw, bx, by, bz = np.moveaxis(np.asarray(b), -1, 0)
+    return np.stack([
+        aw * bw - ax * bx - ay * by - az * bz,
+        aw * bx + ax * bw + ay * bz - az * by,
+        aw * by - ax * bz + ay * bw + az * bx,
+        aw * bz + ax * by - ay * bx + az * bw,
+    ], axis=-1)
+
+
+def sh_basis(dirs: np.ndarray) -> np.ndarray:  # [M, 16]
+    """The real SH basis used by 3DGS renderers (INRIA / gsplat sign conventions), degree 3.
+
+    `dirs` [M, 3] are unit view directions; color = 0.5 + sum_k basis[:, k] * sh[:, k].
+    """
+    x, y, z = dirs[:, 0], dirs[:, 1], dirs[:, 2]
+    xx, yy, zz = x * x, y * y, z * z
+    c1 = 0.4886025119029199
+    c2 = (1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152373516)
+    c3 = (-0.5900435899266435, 2.890611442640554, -0.4570457994644658, 0.3731763325901154,
+          -0.4570457994644658, 1.445305721320277, -0.5900435899266435)
+    return np.stack([
+        np.full_like(x, SH_C0),
+        -c1 * y, c1 * z, -c1 * x,
+        c2[0] * x * y, c2[1] * y * z, c2[2] * (2 * zz - xx - yy), c2[3] * x * z, c2[4] * (xx - yy),
+        c3[0] * y * (3 * xx - yy), c3[1] * x * y * z, c3[2] * y * (4 * zz - xx - yy),
+        c3[3] * z * (2 * zz - 3 * xx - 3 * yy), c3[4] * x * (4 * zz - xx - yy), c3[5] * z * (xx - yy),
+        c3[6] * x * (xx - 3 * yy),
+    ], axis=1)
+
+
+def rotate_sh(sh: np.ndarray, rotation: np.ndarray) -> np.ndarray:  # [N, K, 3]
+    """SH coefficients of the color function seen after rotating the splat by `rotation` [3, 3].
+
+    Each band l is mapped onto itself by a (2l+1)x(2l+1) matrix D with Y(d) D = Y(R^T d); D is
+    solved by least squares on fixed well-spread directions (exact, since bands are closed under
+    rotation), which avoids hand-written Wigner matrices for every sign convention.
+    """
+    k = sh.shape[1]
+    out = sh.copy()
+    if k == 1:
+        return out
+    dirs = np.random.default_rng(0).standard_normal((64, 3))
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    before = sh_basis(dirs @ np.asarray(rotation, dtype=np.float64))  # Y(R^T d) for each row d
+    after = sh_basis(dirs)
+    for band in range(1, int(round(np.sqrt(k)))):
+        cols = slice(band * band, (band + 1) * (band + 1))
+        d, *_ = np.linalg.lstsq(after[:, cols], before[:, cols], rcond=None)
+        out[:, cols] = np.einsum("ij,njc->nic", d, sh[:, cols].astype(np.float64)).astype(np.float32)
+    return out
 
 
 @dataclass

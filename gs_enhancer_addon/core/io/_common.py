@@ -1,0 +1,83 @@
+"""Checks every splat reader applies to what it decoded, and the atomic-write helper."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SplatFileError
+from ..gaussians import GaussianScene, NonFinitePolicy
+
+
+def finish(scene: GaussianScene, path: str | Path, nonfinite: NonFinitePolicy) -> GaussianScene:
+    """Refuse empty files and apply the NaN/Inf policy: error (default), drop or keep."""
+    if nonfinite not in ("error", "drop", "keep"):
+        raise ValueError(f"nonfinite must be 'error', 'drop' or 'keep', got {nonfinite!r}")
+    if len(scene) == 0:
+        raise SplatFileError(path, "the file contains no splats.")
+    if nonfinite == "keep":
+        return scene
+    bad = scene.nonfinite_mask()
+    count = int(np.count_nonzero(bad))
+    if count == 0:
+        return scene
+    if nonfinite == "error":
+        raise SplatFileError(
+            path,
+            f"{count} of {len(scene)} splats contain NaN or infinite values. "
+            "Enable 'Drop invalid splats' (nonfinite='drop') to load the file without them.",
+        )
+    if count == len(scene):
+        raise SplatFileError(path, f"all {count} splats contain NaN or infinite values; nothing is left to load.")
+    return scene.subset(~bad)
+
+
+def file_size(path: str | Path) -> int:
+    try:
+        return os.path.getsize(path)
+    except FileNotFoundError:
+        raise SplatFileError(path, "the file does not exist.") from None
+    except OSError as exc:
+        raise SplatFileError(path, f"the file cannot be read ({exc.strerror or exc}).") from None
+
+
+@contextmanager
+def open_for_reading(path: str | Path):
+    """open(path, 'rb') with OS errors turned into SplatFileError."""
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise SplatFileError(path, "the file does not exist.") from None
+    except IsADirectoryError:
+        raise SplatFileError(path, "this is a folder, not a splat file.") from None
+    except OSError as exc:
+        raise SplatFileError(path, f"the file cannot be read ({exc.strerror or exc}).") from None
+    with f:
+        yield f
+
+
+@contextmanager
+def atomic_write(path: str | Path):
+    """Yield a binary file in the target folder; it replaces `path` only if the block succeeds,
+    so a failed or cancelled export never leaves a half-written file behind."""
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        raise SplatFileError(path, f"cannot write into {path.parent} ({exc.strerror or exc}).") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise SplatFileError(path, f"writing failed ({exc.strerror or exc}).") from None
+        raise
