@@ -38,3 +38,55 @@ def sub_progress(progress: Optional[ProgressFn], start: float, end: float) -> Op
         report(progress, start + (end - start) * fraction, message)
 
     return mapped
+
+
+class StagedProgress:
+    """Overall progress of numbered stages with weights, with an ETA.
+
+    `stage(i)` returns the progress callback for stage i; its [0, 1] maps onto that stage's share
+    of the whole. Messages reach `progress` as "2/7 Render windows: <detail> (ETA 1m 20s)".
+    """
+
+    def __init__(self, progress: Optional[ProgressFn], stages: list[tuple[str, float]], clock=None):
+        import time
+
+        self._progress = progress
+        self._names = [name for name, _ in stages]
+        weights = [max(0.0, w) for _, w in stages]
+        total = sum(weights) or 1.0
+        self._starts = [sum(weights[:i]) / total for i in range(len(weights))]
+        self._shares = [w / total for w in weights]
+        self._clock = clock or time.monotonic
+        self._t0 = self._clock()
+
+    def stage(self, index: int) -> ProgressFn:
+        label = f"{index + 1}/{len(self._names)} {self._names[index]}"
+
+        def stage_progress(fraction: float, message: str = "") -> None:
+            overall = self._starts[index] + self._shares[index] * min(1.0, max(0.0, fraction))
+            text = f"{label}: {message}" if message else label
+            eta = self.eta_seconds(overall)
+            if eta is not None:
+                text += f" (ETA {format_duration(eta)})"
+            report(self._progress, overall, text)
+
+        stage_progress(0.0)
+        return stage_progress
+
+    def eta_seconds(self, overall: float) -> Optional[float]:
+        """Remaining time from the average rate so far; None until there is something to go on."""
+        elapsed = self._clock() - self._t0
+        if overall < 0.02 or elapsed < 1.0:
+            return None
+        return elapsed * (1.0 - overall) / overall
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
