@@ -284,6 +284,8 @@ def refine(
         batch = [next(order) for _ in range(min(config.views_per_step, len(active)))]
         loss, info = _batch_loss(render, params, [active[i] for i in batch], [targets[i] for i in batch], background, config)
         if strategy is not None:
+            if info is None:  # gsplat's per-render meta (means2d, radii, ...) drives densification
+                raise RuntimeError("The CUDA renderer returned no gsplat info; densification cannot run.")
             strategy.step_pre_backward(params, optimizers, strategy_state, step, info)
         loss.backward()
         if strategy is not None:
