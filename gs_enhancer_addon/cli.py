@@ -1,0 +1,193 @@
+"""Headless entry: the same job as the Blender button, from a terminal.
+
+    python -m gs_enhancer_addon demo [--out DIR] [--style TEXT]
+    python -m gs_enhancer_addon enhance IN.ply --cameras (cams.json | transforms.json | colmap dir)
+                                       [--style TEXT] --out OUT.ply [--models tiny|DIR|hub]
+    python -m gs_enhancer_addon train-enhancer ... / train-decoder ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .core.errors import GsEnhancerError
+
+
+class TerminalProgress:
+    """A one-line progress bar on stderr: [#####.....]  45%  3/7 Enhance: window 2/4 (ETA 1m 05s)."""
+
+    def __init__(self, stream=sys.stderr, width: int = 30):
+        self.stream, self.width = stream, width
+        self.last_fraction, self._last_draw = 0.0, 0.0
+
+    def __call__(self, fraction: float, message: str) -> None:
+        self.last_fraction = fraction
+        now = time.monotonic()
+        if now - self._last_draw < 0.1 and fraction < 1.0:
+            return
+        self._last_draw = now
+        filled = int(round(self.width * fraction))
+        line = f"\r[{'#' * filled}{'.' * (self.width - filled)}] {fraction * 100:5.1f}%  {message}"
+        self.stream.write(line[:160].ljust(160) if self.stream.isatty() else line.strip("\r") + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.stream.isatty():
+            self.stream.write("\n")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except GsEnhancerError as exc:  # the user's to fix: no traceback
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ncancelled", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gs_enhancer_addon", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the whole pipeline on the built-in sample scene")
+    demo.add_argument("--out", type=Path, default=Path("outputs/demo"), help="output folder (default outputs/demo)")
+    _add_job_options(demo, default_preset="fast")
+    demo.set_defaults(func=_run_demo)
+
+    enhance = sub.add_parser("enhance", help="enhance (and restyle) a splat file along a camera path")
+    enhance.add_argument("input", type=Path, help="splat file (.ply, .splat)")
+    enhance.add_argument("--cameras", type=Path, required=True,
+                         help="cameras: our cams.json, a nerfstudio/instant-ngp transforms.json, or a COLMAP sparse folder")
+    enhance.add_argument("--out", type=Path, required=True, help="result splat (.ply or .splat)")
+    enhance.add_argument("--blend", type=Path, default=None, help="also save a .blend with the result object")
+    enhance.add_argument("--sheet", type=Path, default=None, help="also save the before/after sheet (.png)")
+    _add_job_options(enhance, default_preset="balanced")
+    enhance.set_defaults(func=_run_enhance)
+
+    try:
+        from .core.enhance.cli import add_training_commands
+    except ImportError:  # pragma: no cover - the training commands ship with the enhancer
+        pass
+    else:
+        add_training_commands(sub)
+    return parser
+
+
+def _add_job_options(p: argparse.ArgumentParser, default_preset: str) -> None:
+    p.add_argument("--style", default="", help='style text, e.g. "a watercolor painting" (empty: enhance only)')
+    p.add_argument("--preset", choices=("fast", "balanced", "best"), default=default_preset)
+    p.add_argument("--models", default="tiny",
+                   help="tiny (built-in untrained test models, offline), a local folder, or 'hub' (default ids)")
+    p.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
+    p.add_argument("--views-per-segment", type=int, default=None, help="novel views between two reference cameras")
+    p.add_argument("--refine-iterations", type=int, default=None)
+    p.add_argument("--steps", type=int, default=None, help="diffusion steps per window")
+
+
+def _job_config(args):
+    from dataclasses import replace
+
+    from .core.job import preset_config
+    from .core.models import ModelsConfig
+
+    config = preset_config(args.preset, device=args.device, models=ModelsConfig.from_cli(args.models))
+    config.stylize.text = args.style
+    if args.views_per_segment is not None:
+        config.trajectory.views_per_segment = args.views_per_segment
+    if args.refine_iterations is not None:
+        config.refine = replace(config.refine, iterations=args.refine_iterations)
+    if args.steps is not None:
+        config.enhance = replace(config.enhance, num_inference_steps=args.steps)
+    return config
+
+
+def _run_job(config, scene, cameras):
+    from .core.job import EnhanceJob
+
+    bar = TerminalProgress()
+    try:
+        return EnhanceJob(config).run(scene, cameras, progress=bar)
+    finally:
+        bar.close()
+
+
+def _run_demo(args) -> int:
+    from .core.sample import sample_cameras, sample_scene
+
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    scene, cameras = sample_scene(), sample_cameras()
+    config = _job_config(args)
+    if args.views_per_segment is None:
+        config.trajectory.views_per_segment = 3  # 4 references x 3 views: a quick demo on a CPU
+    if args.refine_iterations is None and args.preset == "fast":
+        config.refine.iterations = 60
+    input_path = out / "sample_input.ply"
+    scene.to_ply(input_path)
+    result = _run_job(config, scene, cameras)
+    paths = _write_outputs(result, out / "sample_enhanced.ply", out / "sample_enhanced.blend",
+                           out / "before_after.png", name="Sample Splat")
+    _print_summary(result, {"input splat": input_path, **paths})
+    return 0
+
+
+def _run_enhance(args) -> int:
+    from .core.capture import load_cameras
+    from .core.gaussians import GaussianScene
+
+    scene = GaussianScene.from_file(args.input)
+    cameras = load_cameras(args.cameras)
+    result = _run_job(_job_config(args), scene, cameras)
+    paths = _write_outputs(result, args.out, args.blend, args.sheet, name=args.input.stem)
+    _print_summary(result, paths)
+    return 0
+
+
+def _write_outputs(result, splat_path: Path, blend_path: Optional[Path], sheet_path: Optional[Path],
+                   name: str) -> dict[str, Path]:
+    """Write the outputs, each complete or not at all (written beside, then renamed into place)."""
+    paths = {"result splat": _atomic_write(splat_path, lambda tmp: result.scene.to_file(tmp))}
+    if sheet_path is not None:
+        paths["before/after sheet"] = _atomic_write(sheet_path, lambda tmp: save_png(result.comparison_sheet(), tmp))
+    if blend_path is not None:
+        from .blender.headless import save_result_blend  # needs the bpy module
+
+        paths["blend file"] = _atomic_write(blend_path, lambda tmp: save_result_blend(result.scene, name, tmp))
+    return paths
+
+
+def _atomic_write(path: Path, write) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        write(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def save_png(image, path: Path) -> None:
+    """[H, W, 3] float in [0, 1] -> 8-bit PNG."""
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)).save(path, format="PNG")
+
+
+def _print_summary(result, paths: dict[str, Path]) -> None:
+    timing = ", ".join(f"{k} {v:.1f}s" for k, v in result.stage_seconds.items())
+    print(f"\nEnhanced {len(result.scene)} Gaussians over {len(result.trajectory.cameras)} views ({timing}).")
+    for note in result.notes:
+        print(f"note: {note}")
+    for label, path in paths.items():
+        print(f"{label}: {path.resolve()}")

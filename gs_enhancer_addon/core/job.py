@@ -1,0 +1,274 @@
+"""The whole enhancement as numbered stages: EnhanceJob(config).run(...) -> JobResult.
+
+    1. check inputs      clear errors before any GPU work
+    2. sample trajectory reference cameras -> T novel views per pair (core/cameras.py)
+    3. render windows    the current splat along the path (core/render)
+    4. enhance           video-diffusion restoration per window (core/enhance, 3DGS-Enhancer)
+    5. stylize           only when a style text is given (core/stylize, CLIPstyler + StylizedNeRF)
+    6. refine            confidence-aware fine-tuning on the generated views (core/refine.py)
+    7. package           after-renders and a before/after sheet
+
+Everything here works in one coordinate frame: the caller passes the splat and the cameras in
+the same (world) frame. Progress reports the stage, its fraction and an ETA; cancel is checked
+at least once per step of every stage; GPU memory is released at the end, also on error.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator, Literal, Optional, Sequence
+
+import numpy as np
+
+from .cameras import Camera, Trajectory, TrajectoryConfig, trajectory_from_references, trajectory_from_samples
+from .errors import DeviceError, InputError
+from .gaussians import GaussianScene
+from .progress import CancelFn, ProgressFn, StagedProgress, check_cancel
+
+DeviceName = Literal["auto", "cuda", "cpu"]
+PathKind = Literal["references", "samples"]
+Preset = Literal["fast", "balanced", "best"]
+
+
+@dataclass
+class JobConfig:
+    """Everything the job needs besides the data; one place that composes the stage configs."""
+
+    trajectory: TrajectoryConfig = field(default_factory=TrajectoryConfig)
+    enhance: "EnhancerConfig" = None  # core.enhance.EnhancerConfig; None = its defaults
+    refine: "RefineConfig" = None  # core.refine.RefineConfig; None = preset defaults
+    stylize: "StylizeConfig" = None  # core.stylize.StylizeConfig; its `text` empty = no stylization
+    models: "ModelsConfig" = None  # where the models come from; None = the tiny offline models
+    device: DeviceName = "auto"  # "auto": CUDA when available, else CPU (if allow_cpu)
+    allow_cpu: bool = True  # CPU runs are for small scenes and the tiny models
+    render_size: Optional[tuple[int, int]] = None  # (width, height) override of the cameras' size
+    use_reference_images: bool = True  # a camera's real photo replaces its render as reference frame
+
+    def __post_init__(self) -> None:
+        from .enhance import EnhancerConfig
+        from .models import ModelsConfig
+        from .refine import RefineConfig
+        from .stylize.config import StylizeConfig
+
+        self.enhance = self.enhance or EnhancerConfig()
+        self.refine = self.refine or RefineConfig(iterations=300)
+        self.stylize = self.stylize or StylizeConfig()
+        self.models = self.models or ModelsConfig()
+
+
+def preset_config(preset: Preset = "balanced", **overrides) -> JobConfig:
+    """Fast / Balanced / Best: diffusion steps, refinement length and views per segment."""
+    from .enhance import EnhancerConfig
+    from .refine import RefineConfig
+
+    steps, iterations, views = {"fast": (10, 150, 7), "balanced": (25, 500, 23), "best": (50, 1500, 23)}[preset]
+    config = JobConfig(trajectory=TrajectoryConfig(views_per_segment=views),
+                       enhance=EnhancerConfig(num_inference_steps=steps), refine=RefineConfig(iterations=iterations))
+    for name, value in overrides.items():
+        setattr(config, name, value)
+    return config
+
+
+@dataclass
+class JobResult:
+    scene: GaussianScene  # the refined (and stylized) Gaussians, same frame as the input
+    trajectory: Trajectory
+    before: np.ndarray  # [V, H, W, 3] float32: the input splat rendered along the path
+    generated: np.ndarray  # [V, H, W, 3] float32: enhanced (and stylized) targets
+    after: np.ndarray  # [V, H, W, 3] float32: the result rendered along the path
+    stage_seconds: dict[str, float]
+    notes: list[str]  # plain-words remarks for the user (e.g. "the models are untrained")
+
+    def comparison_sheet(self, max_views: int = 8) -> np.ndarray:  # [3H, k*W, 3] float32
+        """Rows: before / generated / after, for up to `max_views` views spread along the path."""
+        picks = np.linspace(0, len(self.before) - 1, min(max_views, len(self.before))).round().astype(int)
+        rows = [np.concatenate(list(frames[picks]), axis=1) for frames in (self.before, self.generated, self.after)]
+        return np.concatenate(rows, axis=0)
+
+
+STAGES = [("Check inputs", 0.2), ("Sample trajectory", 0.2), ("Render windows", 1.0), ("Enhance", 6.0),
+          ("Stylize", 4.0), ("Refine", 4.0), ("Package result", 0.6)]
+
+
+class EnhanceJob:
+    def __init__(self, config: Optional[JobConfig] = None):
+        self.config = config or JobConfig()
+
+    # -- 1 ------------------------------------------------------------------------------------
+    def check_inputs(self, scene: Optional[GaussianScene], cameras: Sequence[Camera], path: PathKind) -> "torch.device":
+        """Raise a clear GsEnhancerError for anything that would fail later; return the device."""
+        if scene is None or len(scene) == 0:
+            raise InputError("No splat to enhance: pick a Gaussian splat object (or file) with at least one Gaussian.")
+        scene.validate()
+        minimum = 2
+        if len(cameras) < minimum:
+            what = "reference cameras" if path == "references" else "sampled frames of the animated camera"
+            raise InputError(f"The camera path needs at least {minimum} {what}; found {len(cameras)}.")
+        device = self._device()
+        self.config.models.check_available(stylize=bool(self.config.stylize.text.strip()))
+        return device
+
+    def _device(self) -> "torch.device":
+        import torch
+
+        wanted = self.config.device
+        if wanted in ("auto", "cuda") and torch.cuda.is_available():
+            return torch.device("cuda")
+        if wanted == "cuda":
+            raise DeviceError("CUDA was requested but no CUDA GPU is usable here; choose CPU (small scenes only).")
+        if not self.config.allow_cpu:
+            raise DeviceError("No CUDA GPU found and CPU runs are turned off; enable CPU for small scenes.")
+        return torch.device("cpu")
+
+    # -- run ----------------------------------------------------------------------------------
+    def run(self, scene: GaussianScene, cameras: Sequence[Camera], *, path: PathKind = "references",
+            progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None) -> JobResult:
+        staged = StagedProgress(progress, STAGES)
+        seconds: dict[str, float] = {}
+        try:
+            return self._run(scene, list(cameras), path, staged, seconds, cancel)
+        finally:
+            _release_memory()
+
+    def _run(self, scene, cameras, path, staged, seconds, cancel) -> JobResult:
+        with _timed(seconds, "check"):
+            staged.stage(0)(0.0)
+            device = self.check_inputs(scene, cameras, path)
+        with _timed(seconds, "trajectory"):
+            staged.stage(1)(0.0)
+            trajectory = self._trajectory(cameras, path)
+            check_cancel(cancel)
+        with _timed(seconds, "render"):
+            before = render_views(scene, trajectory.cameras, device, staged.stage(2), cancel)
+            frames = self._with_reference_images(before, trajectory)
+        with _timed(seconds, "enhance"):
+            generated = self._enhance(frames, trajectory, device, staged.stage(3), cancel)
+        with _timed(seconds, "stylize"):
+            scene, generated = self._stylize(scene, generated, trajectory, device, staged.stage(4), cancel)
+        with _timed(seconds, "refine"):
+            refined = self._refine(scene, generated, trajectory, device, staged.stage(5), cancel)
+        with _timed(seconds, "package"):
+            after = render_views(refined, trajectory.cameras, device, staged.stage(6), cancel)
+        return JobResult(refined, trajectory, before, generated, after, seconds, self.config.models.notes())
+
+    # -- 2 ------------------------------------------------------------------------------------
+    def _trajectory(self, cameras: list[Camera], path: PathKind) -> Trajectory:
+        cameras = [_resized(c, self.config.render_size) for c in cameras]
+        if path == "samples":
+            return trajectory_from_samples(cameras, self.config.trajectory)
+        return trajectory_from_references(cameras, self.config.trajectory)
+
+    def _with_reference_images(self, renders: np.ndarray, trajectory: Trajectory) -> np.ndarray:
+        """Reference frames: the camera's real photo where it has one, else the render."""
+        frames = renders.copy()
+        if self.config.use_reference_images:
+            for i in trajectory.reference_indices:
+                cam = trajectory.cameras[i]
+                if cam.image_path:
+                    frames[i] = load_image(cam.image_path, cam.width, cam.height)
+        return frames
+
+    # -- 4 ------------------------------------------------------------------------------------
+    def _enhance(self, frames, trajectory, device, progress, cancel) -> np.ndarray:  # [V, H, W, 3]
+        import torch
+
+        pipeline = self.config.models.load_enhancer(device, progress)
+        out = frames.copy()
+        for w, window in enumerate(trajectory.windows):
+            idx = list(window.indices)
+            x = torch.from_numpy(frames[idx]).permute(0, 3, 1, 2)  # [T+2, 3, H, W]
+            done = w / len(trajectory.windows)
+            sub = lambda f, m, w=w, done=done: progress(done + f / len(trajectory.windows),  # noqa: E731
+                                                        f"window {w + 1}/{len(trajectory.windows)}: {m}")
+            enhanced = pipeline(x, self.config.enhance, device=device, progress=sub, cancel=cancel)
+            out[idx[1:-1]] = enhanced[1:-1].permute(0, 2, 3, 1).numpy()  # references stay as they were
+        del pipeline
+        return out
+
+    # -- 5 ------------------------------------------------------------------------------------
+    def _stylize(self, scene, generated, trajectory, device, progress, cancel):
+        if not self.config.stylize.text.strip():
+            progress(1.0, "no style text: skipped")
+            return scene, generated
+        from .stylize import stylize_scene
+
+        result = stylize_scene(scene, trajectory, generated, self.config.stylize, self.config.refine,
+                               device=device, progress=progress, cancel=cancel)
+        return result.scene, result.stylized_views
+
+    # -- 6 ------------------------------------------------------------------------------------
+    def _refine(self, scene, generated, trajectory, device, progress, cancel) -> GaussianScene:
+        from dataclasses import replace
+
+        from .refine import TrainingView, refine
+
+        is_ref = trajectory.is_reference
+        views = [TrainingView(camera=cam, image=generated[i], confidence=float(trajectory.confidence[i]),
+                              is_reference=bool(is_ref[i])) for i, cam in enumerate(trajectory.cameras)]
+        config = replace(self.config.refine, device=device.type)
+        return refine(scene, views, config, progress=progress, cancel=cancel)
+
+
+def render_views(scene: GaussianScene, cameras: Sequence[Camera], device, progress: ProgressFn,
+                 cancel: Optional[CancelFn], batch: int = 8) -> np.ndarray:  # [V, H, W, 3] float32
+    """Render the splat from every camera, a few at a time, without gradients."""
+    import torch
+
+    from .render import render
+
+    gaussians = scene.to_torch(device)
+    frames = []
+    with torch.no_grad():
+        for start in range(0, len(cameras), batch):
+            check_cancel(cancel)
+            out = render(gaussians, cameras[start:start + batch])
+            frames.append(out.rgb.clamp(0, 1).float().cpu().numpy())
+            progress(min(1.0, (start + batch) / len(cameras)), f"{min(start + batch, len(cameras))}/{len(cameras)} views")
+    return np.concatenate(frames, axis=0)
+
+
+def load_image(path: str, width: int, height: int) -> np.ndarray:  # [H, W, 3] float32 in [0, 1]
+    """A reference photo, resized to the camera's render size."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
+            return np.asarray(image, dtype=np.float32) / 255.0
+    except (OSError, ValueError) as exc:
+        raise InputError(f"Reference image {path} cannot be read ({exc}); fix the path or remove it from the camera.") from None
+
+
+def _resized(camera: Camera, size: Optional[tuple[int, int]]) -> Camera:
+    if size is None or (camera.width, camera.height) == tuple(size):
+        return camera
+    from dataclasses import replace
+
+    width, height = size
+    K = camera.K.copy()
+    K[0] *= width / camera.width
+    K[1] *= height / camera.height
+    return replace(camera, K=K, width=width, height=height)
+
+
+@contextmanager
+def _timed(seconds: dict[str, float], name: str) -> Iterator[None]:
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[name] = time.perf_counter() - t0
+
+
+def _release_memory() -> None:
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
