@@ -33,6 +33,20 @@ NonFinitePolicy = Literal["error", "drop", "keep"]
 _TRAILING_SHAPES = {"means": (3,), "quats": (4,), "log_scales": (3,), "opacity_logits": ()}
 
 
+def nonfinite_rows(table: np.ndarray) -> np.ndarray:  # [N] bool
+    """True for rows of `table` [N, C] holding a NaN or +-Inf.
+
+    A row sum is NaN/Inf whenever the row holds one, so only rows whose sum is not finite (those,
+    or rows of huge values whose sum overflows) are checked element by element.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        suspects = np.flatnonzero(~np.isfinite(table @ np.ones(table.shape[1], dtype=table.dtype)))
+    bad = np.zeros(table.shape[0], dtype=bool)
+    if len(suspects):
+        bad[suspects] = ~np.isfinite(table[suspects]).all(axis=1)
+    return bad
+
+
 def sh_coefficient_count(degree: int) -> int:
     """K = (degree + 1)^2 coefficients per color channel (1, 4, 9, 16 for degrees 0-3)."""
     return (degree + 1) ** 2
@@ -91,8 +105,7 @@ class GaussianScene:
         """True for splats with a NaN or +-Inf in any field."""
         bad = np.zeros(len(self), dtype=bool)
         for name in FIELDS:
-            a = getattr(self, name).reshape(len(self), -1)
-            bad |= ~np.isfinite(a).all(axis=1)
+            bad |= nonfinite_rows(getattr(self, name).reshape(len(self), -1))
         return bad
 
     # ------------------------------------------------------------------ helpers

@@ -15,25 +15,28 @@ from ..gaussians import GaussianScene, NonFinitePolicy
 
 def finish(scene: GaussianScene, path: str | Path, nonfinite: NonFinitePolicy) -> GaussianScene:
     """Refuse empty files and apply the NaN/Inf policy: error (default), drop or keep."""
-    if nonfinite not in ("error", "drop", "keep"):
-        raise ValueError(f"nonfinite must be 'error', 'drop' or 'keep', got {nonfinite!r}")
     if len(scene) == 0:
         raise SplatFileError(path, "the file contains no splats.")
-    if nonfinite == "keep":
-        return scene
-    bad = scene.nonfinite_mask()
+    keep = nonfinite_keep_mask(scene.nonfinite_mask(), path, nonfinite)
+    return scene if keep is None else scene.subset(keep)
+
+
+def nonfinite_keep_mask(bad: np.ndarray, path: str | Path, nonfinite: NonFinitePolicy) -> np.ndarray | None:
+    """Which splats survive the NaN/Inf policy (None: all of them); `bad` [N] marks invalid ones."""
+    if nonfinite not in ("error", "drop", "keep"):
+        raise ValueError(f"nonfinite must be 'error', 'drop' or 'keep', got {nonfinite!r}")
     count = int(np.count_nonzero(bad))
-    if count == 0:
-        return scene
+    if count == 0 or nonfinite == "keep":
+        return None
     if nonfinite == "error":
         raise SplatFileError(
             path,
-            f"{count} of {len(scene)} splats contain NaN or infinite values. "
+            f"{count} of {len(bad)} splats contain NaN or infinite values. "
             "Enable 'Drop invalid splats' (nonfinite='drop') to load the file without them.",
         )
-    if count == len(scene):
+    if count == len(bad):
         raise SplatFileError(path, f"all {count} splats contain NaN or infinite values; nothing is left to load.")
-    return scene.subset(~bad)
+    return ~bad
 
 
 def file_size(path: str | Path) -> int:

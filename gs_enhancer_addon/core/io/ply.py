@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, SplatFileError
-from ..gaussians import GaussianScene, NonFinitePolicy
+from ..gaussians import GaussianScene, NonFinitePolicy, nonfinite_rows
 from . import compressed_ply
-from ._common import atomic_write, file_size, finish, open_for_reading
-from .ply_header import PlyElement, PlyHeader, read_ascii_elements, read_binary_elements, read_header
+from ._common import atomic_write, file_size, finish, nonfinite_keep_mask, open_for_reading
+from .ply_header import PlyElement, PlyHeader, iter_float_blocks, read_ascii_elements, read_header
 
 BASE_PROPERTIES = ("x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity",
                    "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3")
@@ -29,17 +29,65 @@ def read_ply(path: str | Path, nonfinite: NonFinitePolicy = "error") -> Gaussian
         header = read_header(f, path)
         if compressed_ply.is_compressed(header):
             return finish(compressed_ply.decode(f, path, header, size), path, nonfinite)
-        vertex = header.element("vertex")
-        if vertex is None:
-            raise SplatFileError(path, "the PLY file has no 'vertex' element, so it holds no splats.")
-        if vertex.count == 0:
-            raise SplatFileError(path, "the file contains no splats (the vertex count is 0).")
+        vertex = _vertex_element(header, path)
         columns = splat_columns(vertex, path)
         if header.encoding == "ascii":
             table = read_ascii_elements(f, path, header, {"vertex"})["vertex"]
+            blocks = [(0, table.astype(np.float32))]
         else:
-            table = _as_float32_table(read_binary_elements(f, path, header, size, {"vertex"})["vertex"], vertex)
-    return finish(_scene_from_table(table, columns), path, nonfinite)
+            blocks = iter_float_blocks(f, path, header, size, vertex)
+        scene = _empty_scene(vertex.count, columns["sh"].shape[0])
+        for start, block in blocks:
+            _fill_scene(scene, start, block, columns)
+    return finish(scene, path, nonfinite)
+
+
+def read_ply_rows(path: str | Path, nonfinite: NonFinitePolicy = "error") -> tuple[list[str], np.ndarray] | None:
+    """For an INRIA 3DGS .ply: (property names in INRIA order, float32 table [P, N]), one
+    contiguous row per property, normals and extra properties left out. This is the layout
+    Blender attributes take, decoded without building [N, ...] arrays first. None for files
+    that are not plain INRIA .ply (compressed); errors as read_ply.
+    """
+    size = file_size(path)
+    with open_for_reading(path) as f:
+        header = read_header(f, path)
+        if compressed_ply.is_compressed(header):
+            return None
+        vertex = _vertex_element(header, path)
+        columns = splat_columns(vertex, path)
+        k = columns["sh"].shape[0]
+        order = np.concatenate([columns["means"], columns["sh"][0], columns["sh"][1:].T.ravel(), columns["opacity_logits"],
+                                columns["log_scales"], columns["quats"]])
+        names = property_names(int(round(np.sqrt(k))) - 1)
+        names = names[:3] + names[6:]
+        if header.encoding == "ascii":
+            blocks = [(0, read_ascii_elements(f, path, header, {"vertex"})["vertex"].astype(np.float32))]
+        else:
+            blocks = iter_float_blocks(f, path, header, size, vertex)
+        table = np.empty((len(order), vertex.count), dtype=np.float32)
+        bad = np.zeros(vertex.count, dtype=bool)
+        runs = _runs(order)
+        for start, block in blocks:
+            stop = start + len(block)
+            for dst, src, length in runs:
+                table[dst:dst + length, start:stop] = block[:, src:src + length].T
+            bad[start:stop] = nonfinite_rows(block)
+    table = _apply_row_policy(table, bad, path, nonfinite)
+    return names, table
+
+
+def _apply_row_policy(table: np.ndarray, bad: np.ndarray, path, nonfinite: NonFinitePolicy) -> np.ndarray:
+    keep = nonfinite_keep_mask(bad, path, nonfinite)
+    return table if keep is None else np.ascontiguousarray(table[:, keep])
+
+
+def _vertex_element(header: PlyHeader, path) -> PlyElement:
+    vertex = header.element("vertex")
+    if vertex is None:
+        raise SplatFileError(path, "the PLY file has no 'vertex' element, so it holds no splats.")
+    if vertex.count == 0:
+        raise SplatFileError(path, "the file contains no splats (the vertex count is 0).")
+    return vertex
 
 
 def splat_columns(vertex: PlyElement, path) -> dict[str, np.ndarray]:
@@ -79,30 +127,46 @@ def _rest_number(name: str, path) -> int:
     return int(suffix)
 
 
-def _as_float32_table(rows: np.ndarray, vertex: PlyElement) -> np.ndarray:
-    """[N, P] float32 in native byte order from the structured rows (one pass when all are float)."""
-    if all(p.dtype == "f4" for p in vertex.properties):
-        flat = rows.view(rows.dtype[0]).reshape(len(rows), len(vertex.properties))
-        return flat if flat.dtype.isnative else flat.astype(np.float32)
-    table = np.empty((len(rows), len(vertex.properties)), dtype=np.float32)
-    for i, name in enumerate(vertex.names()):
-        table[:, i] = rows[name]
-    return table
-
-
-def _scene_from_table(table: np.ndarray, columns: dict[str, np.ndarray]) -> GaussianScene:
-    n = table.shape[0]
-
-    def take(cols: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(np.take(table, cols.ravel(), axis=1), dtype=np.float32)
-
+def _empty_scene(n: int, k: int) -> GaussianScene:
     return GaussianScene(
-        means=take(columns["means"]),
-        quats=take(columns["quats"]),
-        log_scales=take(columns["log_scales"]),
-        opacity_logits=take(columns["opacity_logits"]).reshape(n),
-        sh=take(columns["sh"]).reshape(n, -1, 3),
+        means=np.empty((n, 3), dtype=np.float32),
+        quats=np.empty((n, 4), dtype=np.float32),
+        log_scales=np.empty((n, 3), dtype=np.float32),
+        opacity_logits=np.empty(n, dtype=np.float32),
+        sh=np.empty((n, k, 3), dtype=np.float32),
     )
+
+
+def _fill_scene(scene: GaussianScene, start: int, block: np.ndarray, columns: dict[str, np.ndarray]) -> None:
+    """Copy one block of rows [b, P] into the scene's arrays at `start` (cache-resident copies)."""
+    stop = start + len(block)
+    for name in ("means", "quats", "log_scales"):
+        getattr(scene, name)[start:stop] = _gather(block, columns[name])
+    scene.opacity_logits[start:stop] = block[:, columns["opacity_logits"][0]]
+    sh = columns["sh"]
+    scene.sh[start:stop, 0] = _gather(block, sh[0])
+    for c in range(3):
+        if sh.shape[0] > 1:
+            scene.sh[start:stop, 1:, c] = _gather(block, sh[1:, c])
+
+
+def _gather(block: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """block[:, cols], as a view when the columns are consecutive (numpy's fancy indexing along
+    axis 1 is several times slower than a slice or np.take)."""
+    first = int(cols[0])
+    if np.array_equal(cols, np.arange(first, first + len(cols))):
+        return block[:, first:first + len(cols)]
+    return np.take(block, cols, axis=1)
+
+
+def _runs(cols: np.ndarray) -> list[tuple[int, int, int]]:
+    """(destination start, source start, length) of each run of consecutive source columns."""
+    runs, begin = [], 0
+    for i in range(1, len(cols) + 1):
+        if i == len(cols) or cols[i] != cols[i - 1] + 1:
+            runs.append((begin, int(cols[begin]), i - begin))
+            begin = i
+    return runs
 
 
 # ---------------------------------------------------------------------------- writing
@@ -126,6 +190,24 @@ def scene_table(scene: GaussianScene) -> np.ndarray:  # [N, P] float32
     table[:, rest_end + 1:rest_end + 4] = scene.log_scales
     table[:, rest_end + 4:rest_end + 8] = scene.quats
     return table
+
+
+def scene_rows(scene: GaussianScene) -> tuple[list[str], np.ndarray]:
+    """(INRIA property names without normals, float32 [P, N] with one contiguous row each):
+    the layout `read_ply_rows` returns, built from a scene."""
+    n, k = len(scene), scene.sh.shape[1]
+    names = property_names(scene.sh_degree)
+    names = names[:3] + names[6:]
+    table = np.empty((len(names), n), dtype=np.float32)
+    table[0:3] = scene.means.T
+    table[3:6] = scene.sh[:, 0].T
+    for c in range(3):
+        table[6 + c * (k - 1):6 + (c + 1) * (k - 1)] = scene.sh[:, 1:, c].T
+    rest_end = 6 + 3 * (k - 1)
+    table[rest_end] = scene.opacity_logits
+    table[rest_end + 1:rest_end + 4] = scene.log_scales.T
+    table[rest_end + 4:rest_end + 8] = scene.quats.T
+    return names, table
 
 
 def write_ply(scene: GaussianScene, path: str | Path, encoding: str = "binary_little_endian") -> None:

@@ -198,3 +198,57 @@ def _parse_ascii_rows(rows: list[str], element: PlyElement, path) -> np.ndarray:
         raise SplatFileError(path, f"the ascii '{element.name}' rows hold {table.shape[1]} numbers each; "
                                    f"the header declares {width} properties.")
     return table
+
+
+BLOCK_BYTES = 1 << 18  # rows are decoded in ~256 KiB blocks: cache-resident, and no second full-size copy
+
+
+def element_offset(path, header: PlyHeader, size: int, name: str) -> int:
+    """Byte offset of binary element `name`, after checking that it and all before it fit the file."""
+    offset = header.data_offset
+    for element in header.elements:
+        if element.has_lists:
+            raise SplatFileError(path, f"element '{element.name}' has list properties before the splat data; "
+                                       "this PLY layout is not a Gaussian splat file.")
+        need = element.count * element.dtype(header.encoding).itemsize
+        if offset + need > size:
+            raise SplatFileError(
+                path,
+                f"the file is truncated: the header declares {element.count} '{element.name}' rows "
+                f"({need} bytes) but only {max(size - offset, 0)} bytes of data follow the header.",
+            )
+        if element.name == name:
+            return offset
+        offset += need
+    raise SplatFileError(path, f"the PLY file has no '{name}' element.")
+
+
+def iter_float_blocks(f: BinaryIO, path, header: PlyHeader, size: int, element: PlyElement):
+    """Yield (first_row, rows [b, P] float32 in native order) over a binary element, block by block.
+
+    Any property types are converted to float32; the caller must copy what it keeps before the
+    next block (the array may view a reused buffer).
+    """
+    f.seek(element_offset(path, header, size, element.name))
+    dtype = element.dtype(header.encoding)
+    codes = {p.dtype for p in element.properties}
+    uniform = np.dtype(dtype[0].str) if len(codes) == 1 else None
+    block_rows = max(1, BLOCK_BYTES // dtype.itemsize)
+    buffer = bytearray(block_rows * dtype.itemsize)
+    width = len(element.properties)
+    for start in range(0, element.count, block_rows):
+        rows = min(block_rows, element.count - start)
+        nbytes = rows * dtype.itemsize
+        view = memoryview(buffer)[:nbytes]
+        if f.readinto(view) != nbytes:
+            raise SplatFileError(path, "the file is truncated (it ended while reading the splat data).")
+        if uniform is not None:
+            block = np.frombuffer(view, dtype=uniform).reshape(rows, width)
+            if block.dtype != np.float32 or not block.dtype.isnative:
+                block = block.astype(np.float32)
+        else:
+            records = np.frombuffer(view, dtype=dtype)
+            block = np.empty((rows, width), dtype=np.float32)
+            for j, name in enumerate(element.names()):
+                block[:, j] = records[name]
+        yield start, block
