@@ -112,66 +112,87 @@ def quadratic_coefficients(
 def composite_tiles(
     coefs: Tensor,  # [I, 6] per intersection, sorted by tile then depth
     colors: Tensor,  # [I, D] per intersection
-    offsets: Tensor,  # [num_tiles + 1] long (CPU)
+    offsets: Tensor,  # [num_tiles + 1] long
     grid: TileGrid,
-    chunk: int = 512,
+    budget: int = 1 << 21,
 ) -> Tensor:  # [H_pad, W_pad, D + 1], last channel = accumulated alpha
-    return _Composite.apply(coefs, colors, offsets, grid, chunk)
+    """Composite every tile; `budget` bounds the (tile, pixel, Gaussian) triples per step."""
+    return _Composite.apply(coefs, colors, offsets, grid, budget)
+
+
+@dataclass
+class _Step:
+    """One batched step: `tiles` each composite their Gaussians [k, k + n) (padded)."""
+
+    tiles: Tensor  # [A] long
+    idx: Tensor  # [A, n] intersection rows, padding rows point at the dummy row
+    log_t0: Tensor  # [A, P] log transmittance before the step
 
 
 class _Composite(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, coefs, colors, offsets, grid: TileGrid, chunk: int):
+    def forward(ctx, coefs, colors, offsets, grid: TileGrid, budget: int):
         feat = grid.pixel_monomials(coefs.device, coefs.dtype)
-        colors1 = torch.cat([colors, torch.ones_like(colors[:, :1])], dim=-1)
+        coefs1, colors1 = _with_dummy_row(coefs, colors)
         out = coefs.new_zeros(grid.num_tiles, feat.shape[0], colors1.shape[1])
-        bounds = offsets.tolist()
-        ends = list(bounds[1:])  # per tile: end of the Gaussians actually used
-        for t in range(grid.num_tiles):
-            s, e = bounds[t], bounds[t + 1]
-            log_t = coefs.new_zeros(feat.shape[0])
-            for c0 in range(s, e, chunk):
-                c1 = min(c0 + chunk, e)
-                alpha, la, log_t_excl, include = _chunk_alpha(feat, coefs[c0:c1], log_t)
-                w = torch.where(include, alpha * torch.exp(log_t_excl), 0.0)
-                out[t] += w @ colors1[c0:c1]
-                log_t = log_t + la.sum(-1)
-                if bool((log_t <= LOG_T_MIN).all()):
-                    ends[t] = c1
-                    break
-        ctx.save_for_backward(coefs, colors1)
-        ctx.grid, ctx.chunk, ctx.bounds, ctx.ends = grid, chunk, bounds, ends
+        log_t = coefs.new_zeros(grid.num_tiles, feat.shape[0])
+        steps = []
+        for step in _schedule(offsets, feat.shape[0], budget, log_t):
+            alpha, la, log_t_excl, include = _chunk_alpha(feat, coefs1[step.idx], step.log_t0)
+            w = torch.where(include, alpha * torch.exp(log_t_excl), 0.0)
+            out[step.tiles] += w @ colors1[step.idx]
+            log_t[step.tiles] = step.log_t0 + la.sum(-1)
+            steps.append(step)
+        ctx.save_for_backward(coefs1, colors1)
+        ctx.grid, ctx.steps = grid, steps
         return _tiles_to_image(out, grid)
 
     @staticmethod
     def backward(ctx, grad_img):
-        coefs, colors1 = ctx.saved_tensors
-        grid, chunk = ctx.grid, ctx.chunk
-        feat = grid.pixel_monomials(coefs.device, coefs.dtype)
-        grad_tiles = _image_to_tiles(grad_img.contiguous(), grid)  # [T, P, D+1]
-        d_coefs = torch.zeros_like(coefs)
-        d_colors = torch.zeros_like(colors1)
-        for t in range(grid.num_tiles):
-            s, e = ctx.bounds[t], ctx.ends[t]
-            if e <= s:
-                continue
-            g = grad_tiles[t]
-            # forward again to get each chunk's starting transmittance
-            starts, log_t = [], coefs.new_zeros(feat.shape[0])
-            for c0 in range(s, e, chunk):
-                starts.append(log_t)
-                c1 = min(c0 + chunk, e)
-                e_ = feat @ coefs[c0:c1].T
-                alpha = _clamped_alpha(e_)[0]
-                log_t = log_t + torch.log1p(-alpha).sum(-1)
-            suffix = coefs.new_zeros(feat.shape[0])  # S carried from later chunks
-            for ci in reversed(range(len(starts))):
-                c0 = s + ci * chunk
-                c1 = min(c0 + chunk, e)
-                suffix = _chunk_backward(
-                    feat, coefs[c0:c1], colors1[c0:c1], starts[ci], g, suffix, d_coefs[c0:c1], d_colors[c0:c1]
-                )
-        return d_coefs, d_colors[:, :-1], None, None, None
+        coefs1, colors1 = ctx.saved_tensors
+        feat = ctx.grid.pixel_monomials(coefs1.device, coefs1.dtype)
+        grad_tiles = _image_to_tiles(grad_img.contiguous(), ctx.grid)  # [T, P, D+1]
+        d_coefs, d_colors = torch.zeros_like(coefs1), torch.zeros_like(colors1)
+        suffix = coefs1.new_zeros(grad_tiles.shape[:2])  # S carried from later steps, per tile
+        for step in reversed(ctx.steps):
+            d_co, d_cl, s = _chunk_backward(
+                feat, coefs1[step.idx], colors1[step.idx], step.log_t0, grad_tiles[step.tiles], suffix[step.tiles]
+            )
+            d_coefs.index_add_(0, step.idx.reshape(-1), d_co.reshape(-1, d_co.shape[-1]))
+            d_colors.index_add_(0, step.idx.reshape(-1), d_cl.reshape(-1, d_cl.shape[-1]))
+            suffix[step.tiles] += s
+        return d_coefs[:-1], d_colors[:-1, :-1], None, None, None
+
+
+def _with_dummy_row(coefs: Tensor, colors: Tensor) -> tuple[Tensor, Tensor]:
+    """Append a never-visible Gaussian (alpha = exp(-1e4) = 0) used to pad steps; colours get a 1."""
+    dummy = coefs.new_zeros(1, coefs.shape[1])
+    dummy[0, -1] = 1e4
+    colors1 = torch.cat([colors, torch.ones_like(colors[:, :1])], dim=-1)
+    return torch.cat([coefs, dummy]), torch.cat([colors1, torch.zeros_like(colors1[:1])])
+
+
+def _schedule(offsets: Tensor, pixels: int, budget: int, log_t: Tensor):
+    """Yield steps front to back; a tile drops out when its list ends or its pixels saturate.
+
+    Tiles are taken in groups so that one step touches at most ~`budget` (pixel, Gaussian) pairs.
+    """
+    offsets = offsets.to(log_t.device)
+    starts, counts = offsets[:-1], offsets[1:] - offsets[:-1]
+    dummy = int(offsets[-1])
+    busy = torch.nonzero(counts > 0).squeeze(-1)
+    group = max(1, budget // (pixels * 16))  # at least 16 Gaussians per tile per step
+    for g0 in range(0, len(busy), group):
+        tiles, k = busy[g0 : g0 + group], 0
+        while len(tiles):
+            n = max(1, budget // (len(tiles) * pixels))
+            n = min(n, int(counts[tiles].max()) - k)
+            pos = k + torch.arange(n, device=offsets.device)
+            idx = torch.where(pos < counts[tiles, None], starts[tiles, None] + pos, dummy)
+            yield _Step(tiles, idx, log_t[tiles])
+            k += n
+            alive = (counts[tiles] > k) & (log_t[tiles] > LOG_T_MIN).any(-1)
+            tiles = tiles[alive]
 
 
 def _clamped_alpha(e: Tensor) -> tuple[Tensor, Tensor]:
@@ -183,30 +204,30 @@ def _clamped_alpha(e: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _chunk_alpha(feat: Tensor, coefs: Tensor, log_t0: Tensor):
-    alpha = _clamped_alpha(feat @ coefs.T)[0]  # [P, g]
+    """For A tiles x P pixels x n Gaussians: alpha, log(1-alpha), log T before each, included."""
+    alpha = _clamped_alpha(feat @ coefs.transpose(-1, -2))[0]  # [A, P, n]
     la = torch.log1p(-alpha)
     log_t_after = log_t0.unsqueeze(-1) + torch.cumsum(la, dim=-1)
     include = log_t_after > LOG_T_MIN
     return alpha, la, log_t_after - la, include
 
 
-def _chunk_backward(feat, coefs, colors1, log_t0, g, suffix, d_coefs_out, d_colors_out):
-    """Accumulate this chunk's gradients in place; return S for the chunk before it."""
-    raw_e = feat @ coefs.T
-    alpha, live = _clamped_alpha(raw_e)
+def _chunk_backward(feat, coefs, colors1, log_t0, g, suffix):
+    """Gradients of one step: d coefs [A,n,6], d colours [A,n,D+1], and its share of S [A,P]."""
+    raw = torch.exp(-(feat @ coefs.transpose(-1, -2)))
+    live = (raw >= ALPHA_MIN) & (raw < ALPHA_MAX)
+    alpha = torch.where(raw >= ALPHA_MIN, raw.clamp_max(ALPHA_MAX), 0.0)
     la = torch.log1p(-alpha)
     log_t_after = log_t0.unsqueeze(-1) + torch.cumsum(la, dim=-1)
     include = log_t_after > LOG_T_MIN
     trans = torch.exp(log_t_after - la)
-    w = torch.where(include, alpha * trans, 0.0)  # [P, g]
-    gc = g @ colors1.T  # [P, g]  <g, c_i>
+    w = torch.where(include, alpha * trans, 0.0)  # [A, P, n]
+    gc = g @ colors1.transpose(-1, -2)  # [A, P, n]  <g, c_i>
     wgc = w * gc
     after = torch.flip(torch.cumsum(torch.flip(wgc, [-1]), -1), [-1]) - wgc + suffix.unsqueeze(-1)
     d_alpha = torch.where(include, trans * gc - after / (1.0 - alpha), 0.0)
     d_e = torch.where(live, -alpha * d_alpha, 0.0)
-    d_coefs_out += d_e.T @ feat
-    d_colors_out += w.T @ g
-    return suffix + wgc.sum(-1)
+    return d_e.transpose(-1, -2) @ feat, w.transpose(-1, -2) @ g, wgc.sum(-1)
 
 
 def _tiles_to_image(tiles: Tensor, grid: TileGrid) -> Tensor:  # [T, P, D] -> [Hp, Wp, D]

@@ -57,7 +57,7 @@ def _render_one(means, quats, scales, opacities, colors, viewmat, K, width, heig
     centres = grid.centres(means.device, means.dtype)
     coefs = quadratic_coefficients(proj.means2d[g] - centres[tid], proj.conics[g], torch.log(proj.opacities[g]))
     feats = torch.cat([colors[proj.ids], proj.depths.unsqueeze(-1)], dim=-1)[g]
-    img = composite_tiles(coefs, feats, offsets.cpu(), grid, settings.chunk)
+    img = composite_tiles(coefs, feats, offsets, grid, settings.step_budget)
     visible = torch.zeros(means.shape[0], dtype=torch.bool, device=means.device)
     visible[proj.ids] = True
     return img[:height, :width], visible

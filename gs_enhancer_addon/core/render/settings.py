@@ -15,5 +15,5 @@ class RenderSettings:
     eps2d: float = 0.3  # low-pass: added to the screen covariance, ~1 px minimum footprint (3DGS)
     antialiased: bool = False  # Mip-Splatting opacity compensation sqrt(det S / det(S + eps2d I))
     tile_size: int = 16  # CPU reference: square tile side in pixels (3DGS uses 16)
-    chunk: int = 512  # CPU reference: Gaussians composited per step within a tile (memory bound)
+    step_budget: int = 1 << 21  # CPU reference: (pixel, Gaussian) pairs per compositing step (memory bound)
     packed: bool = False  # gsplat: packed (sparse) intermediates, for scenes larger than the view
