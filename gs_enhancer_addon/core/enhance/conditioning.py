@@ -1,0 +1,121 @@
+"""Per-frame conditioning of the SVD UNet (3DGS-Enhancer, Sec. 3.2).
+
+Stock SVD conditions every frame on ONE image: its CLIP embedding is repeated over the frames.
+3DGS-Enhancer conditions each frame on its own view: frame f's spatial cross-attention sees the
+CLIP embedding of frame f, and frame f's VAE latent is concatenated channel-wise with its noisy
+latent. The real `UNetSpatioTemporalConditionModel` is used unchanged: `per_frame_cross_attention`
+swaps the per-frame embeddings into the UNet's blocks (forward pre-hooks) for the duration of a
+call, exactly where the stock forward passes its repeated [B*F, 1, D] tensor. The temporal
+attention layers keep the stock behaviour (they read the first frame's context: reference a).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .config import GuidanceRamp
+
+
+def clip_pixels(
+    frames: Tensor,  # [F, 3, H, W] in [0, 1]
+    image_size: int,  # the CLIP vision tower's input size (224 for SVD's ViT-H/14)
+    mean: list[float],  # the CLIPImageProcessor's image_mean
+    std: list[float],  # the CLIPImageProcessor's image_std
+) -> Tensor:  # [F, 3, image_size, image_size]
+    """Antialiased resize + CLIP normalization, frame by frame (what SVD's _encode_image does)."""
+    resized = F.interpolate(frames.float(), size=(image_size, image_size), mode="bicubic", antialias=True)
+    resized = resized.clamp(0.0, 1.0)
+    mean_t = torch.tensor(mean, device=frames.device).view(1, 3, 1, 1)
+    std_t = torch.tensor(std, device=frames.device).view(1, 3, 1, 1)
+    return (resized - mean_t) / std_t
+
+
+def processor_settings(feature_extractor) -> tuple[int, list[float], list[float]]:
+    """(input size, mean, std) from a CLIPImageProcessor."""
+    crop = feature_extractor.crop_size
+    size = getattr(crop, "height", None) or (crop["height"] if isinstance(crop, dict) else int(crop))
+    return size, list(feature_extractor.image_mean), list(feature_extractor.image_std)
+
+
+def encode_frames_clip(
+    image_encoder,  # transformers CLIPVisionModelWithProjection
+    feature_extractor,  # transformers CLIPImageProcessor
+    frames: Tensor,  # [F, 3, H, W] in [0, 1]
+) -> Tensor:  # [F, 1, D] one CLIP image embedding per frame
+    """CLIP image embedding of every frame (not one image repeated)."""
+    size, mean, std = processor_settings(feature_extractor)
+    param = next(image_encoder.parameters())
+    pixels = clip_pixels(frames.to(param.device), size, mean, std).to(param.dtype)
+    return image_encoder(pixels).image_embeds.unsqueeze(1)
+
+
+def _has_cross_attention(block: torch.nn.Module) -> bool:
+    return bool(getattr(block, "has_cross_attention", False))
+
+
+@contextmanager
+def per_frame_cross_attention(
+    unet,  # UNetSpatioTemporalConditionModel
+    embeddings: Tensor,  # [B * F, 1, D] per-frame embeddings, batch-major (index b * F + f)
+) -> Iterator[None]:
+    """Within this context, every cross-attention block of `unet` sees `embeddings` per frame."""
+
+    def swap(module, args, kwargs):
+        current = kwargs.get("encoder_hidden_states")
+        if current is not None and current.shape[0] != embeddings.shape[0]:
+            raise ValueError(f"per-frame embeddings for {embeddings.shape[0]} frames, UNet runs {current.shape[0]}")
+        kwargs["encoder_hidden_states"] = embeddings.to(current.dtype if current is not None else embeddings.dtype)
+        return args, kwargs
+
+    blocks = [b for b in [*unet.down_blocks, unet.mid_block, *unet.up_blocks] if _has_cross_attention(b)]
+    blocks.append(unet.mid_block)  # the mid block always cross-attends in SVD's UNet
+    handles = [b.register_forward_pre_hook(swap, with_kwargs=True) for b in dict.fromkeys(blocks)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def run_unet(
+    unet,  # UNetSpatioTemporalConditionModel
+    model_input: Tensor,  # [B, F, 2 * C_latent, h, w] scaled noisy latents ++ conditioning latents
+    timestep: Tensor,  # scalar or [B] (SVD: 0.25 * log(sigma))
+    embeddings: Tensor,  # [B, F, 1, D] per-frame CLIP embeddings
+    added_time_ids: Tensor,  # [B, 3] fps - 1, motion bucket, noise augmentation
+) -> Tensor:  # [B, F, C_latent, h, w]
+    """One UNet evaluation with per-frame cross-attention conditioning."""
+    batch, frames = embeddings.shape[:2]
+    flat = embeddings.reshape(batch * frames, 1, embeddings.shape[-1])
+    with per_frame_cross_attention(unet, flat):
+        return unet(
+            model_input, timestep, encoder_hidden_states=embeddings[:, 0], added_time_ids=added_time_ids,
+            return_dict=False,
+        )[0]
+
+
+def guidance_scales(
+    num_frames: int, min_scale: float, max_scale: float, ramp: GuidanceRamp
+) -> Tensor:  # [F] per-frame classifier-free guidance scale
+    """SVD's per-frame guidance ramp ("linear": min at the first frame, max at the last) or ours
+    ("triangle": min at both reference ends, max in the middle of the window)."""
+    position = torch.linspace(0.0, 1.0, num_frames)
+    if ramp == "triangle":
+        position = 1.0 - (2.0 * position - 1.0).abs()
+    return min_scale + (max_scale - min_scale) * position
+
+
+def added_time_ids(
+    unet, fps: int, motion_bucket_id: int, noise_aug_strength: float, batch: int
+) -> Tensor:  # [batch, 3]
+    """SVD's micro-conditioning vector [fps - 1, motion bucket, noise augmentation] (as SVD was trained)."""
+    ids = [fps - 1, motion_bucket_id, noise_aug_strength]
+    expected = unet.add_embedding.linear_1.in_features
+    if unet.config.addition_time_embed_dim * len(ids) != expected:
+        raise ValueError(f"UNet expects an added time embedding of {expected}; check addition_time_embed_dim")
+    return torch.tensor([ids], dtype=torch.float32).repeat(batch, 1)

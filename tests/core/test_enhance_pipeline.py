@@ -1,0 +1,173 @@
+"""EnhancerPipeline on tiny real SVD components (UNetSpatioTemporalConditionModel,
+AutoencoderKLTemporalDecoder, CLIPVisionModelWithProjection, EulerDiscreteScheduler)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gs_enhancer_addon.core.enhance.components import dummy_components, ensure_tiny_enhancer, load_enhancer
+from gs_enhancer_addon.core.enhance.components import EnhancerSources
+from gs_enhancer_addon.core.enhance.conditioning import encode_frames_clip, guidance_scales, run_unet
+from gs_enhancer_addon.core.enhance.config import EnhancerConfig
+from gs_enhancer_addon.core.enhance.pipeline import EnhancerPipeline
+from gs_enhancer_addon.core.errors import Cancelled, InputError
+from gs_enhancer_addon.core.models import ModelSource
+
+from ._enhance_helpers import one_torch_thread, window  # noqa: F401
+
+FAST = EnhancerConfig(num_inference_steps=2)
+
+
+@pytest.fixture(scope="module")
+def pipe() -> EnhancerPipeline:
+    return EnhancerPipeline(**dummy_components(seed=0))
+
+
+def test_output_shape_dtype_range_and_references_kept(pipe):
+    frames = window(frames=4, height=30, width=36)  # not a multiple of the model's size: padded, cropped
+    out = pipe(frames, FAST)
+    assert out.shape == frames.shape and out.dtype == torch.float32
+    assert torch.isfinite(out).all() and out.min() >= 0.0 and out.max() <= 1.0
+    assert torch.equal(out[0], frames[0]) and torch.equal(out[-1], frames[-1])
+    assert not torch.allclose(out[1:-1], frames[1:-1], atol=1e-3)  # the middle really went through the models
+
+
+def test_same_seed_same_result_and_numpy_input(pipe):
+    frames = window(frames=3)
+    first = pipe(frames, FAST)
+    second = pipe(frames.numpy(), FAST)
+    assert torch.equal(first, second)
+
+
+def test_per_frame_clip_conditioning_changes_only_that_frame(pipe):
+    frames = window(frames=4)
+    changed = frames.clone()
+    changed[2] = 1.0 - changed[2]
+    with torch.no_grad():
+        a = encode_frames_clip(pipe.image_encoder, pipe.feature_extractor, frames)
+        b = encode_frames_clip(pipe.image_encoder, pipe.feature_extractor, changed)
+    assert a.shape == (4, 1, pipe.unet.config.cross_attention_dim)
+    differs = (a - b).abs().flatten(1).amax(dim=1) > 1e-6
+    assert differs.tolist() == [False, False, True, False]
+    assert not torch.allclose(a[1], a[2])  # the frames really get their own embeddings
+
+
+def test_unet_blocks_receive_per_frame_embeddings(pipe):
+    unet = pipe.unet
+    frames, dim = 3, unet.config.cross_attention_dim
+    emb = torch.randn(1, frames, 1, dim)
+    sample = torch.randn(1, frames, 8, 8, 8)
+    seen = []
+    hook = unet.mid_block.attentions[0].register_forward_pre_hook(  # the spatial-temporal transformer
+        lambda m, a, k: seen.append(k["encoder_hidden_states"].clone()), with_kwargs=True
+    )
+    try:
+        with torch.no_grad():
+            run_unet(unet, sample, torch.tensor(0.5), emb, torch.zeros(1, 3))
+    finally:
+        hook.remove()
+    assert torch.equal(seen[-1], emb.reshape(frames, 1, dim))
+
+
+def test_identical_per_frame_embeddings_equal_stock_svd_forward(pipe):
+    unet = pipe.unet
+    emb = torch.randn(1, 1, 1, unet.config.cross_attention_dim).expand(1, 3, 1, -1)
+    sample = torch.randn(1, 3, 8, 8, 8)
+    ids = torch.tensor([[6.0, 127.0, 0.02]])
+    with torch.no_grad():
+        ours = run_unet(unet, sample, torch.tensor(0.5), emb, ids)
+        stock = unet(sample, torch.tensor(0.5), encoder_hidden_states=emb[:, 0], added_time_ids=ids).sample
+    assert torch.equal(ours, stock)
+
+
+def test_cancel_stops_within_one_step(pipe):
+    calls = []
+    hook = pipe.unet.register_forward_hook(lambda *a: calls.append(1))
+    reports = []
+    try:
+        with pytest.raises(Cancelled):
+            pipe(window(frames=3), EnhancerConfig(num_inference_steps=6),
+                 progress=lambda f, m: reports.append(m), cancel=lambda: any(m.startswith("Step") for m in reports))
+    finally:
+        hook.remove()
+    assert len(calls) == 1  # one batched (uncond + cond) UNet call, then the cancel check stopped it
+
+
+def test_sequential_cfg_matches_batched(pipe):
+    frames = window(frames=3)
+    batched = pipe(frames, FAST)
+    sequential = pipe(frames, EnhancerConfig(num_inference_steps=2, cfg_mode="sequential"))
+    assert torch.allclose(batched, sequential, atol=1e-4)  # float32 batching noise only
+
+
+def test_guidance_ramps():
+    assert torch.allclose(guidance_scales(5, 1.0, 3.0, "linear"), torch.tensor([1.0, 1.5, 2.0, 2.5, 3.0]))
+    assert torch.allclose(guidance_scales(5, 1.0, 3.0, "triangle"), torch.tensor([1.0, 2.0, 3.0, 2.0, 1.0]))
+
+
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        (torch.rand(2, 3, 32, 32), "at least one render"),
+        ([torch.rand(3, 32, 32), torch.rand(3, 32, 40), torch.rand(3, 32, 32)], "same size"),
+        (torch.rand(3, 4, 32, 32), "RGB"),
+        (torch.rand(3, 1, 32, 32), "RGB"),
+        (torch.full((3, 3, 32, 32), float("nan")), "NaN"),
+        (torch.rand(3, 3, 32, 32) * 255, "[0, 1]"),
+        ("frames.png", "tensor"),
+    ],
+)
+def test_bad_input_raises_input_error(pipe, bad, words):
+    with pytest.raises(InputError, match=None) as info:
+        pipe(bad, FAST)
+    assert words in str(info.value)
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(InputError):
+        EnhancerConfig(num_inference_steps=0)
+    with pytest.raises(InputError):
+        EnhancerConfig(min_guidance_scale=3.0, max_guidance_scale=1.0)
+
+
+def test_save_load_round_trip_offline(pipe, tmp_path):
+    import os
+
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+    folder = ensure_tiny_enhancer(tmp_path)
+    assert ensure_tiny_enhancer(tmp_path) == folder  # saved once, reused
+    assert {p.name for p in folder.iterdir()} >= {"unet", "decoder", "image_encoder", "scheduler", "model_index.json"}
+    assert not list(folder.rglob("*.bin"))  # safetensors only
+    loaded = load_enhancer(EnhancerSources(base=ModelSource(str(folder))), precision="float32")
+    frames = window(frames=3)
+    assert torch.equal(loaded(frames, FAST), EnhancerPipeline(**dummy_components(seed=0))(frames, FAST))
+
+
+def test_loads_from_hub_cache_offline(tmp_path):
+    """A hub repo id resolves from the local hub cache with HF_HUB_OFFLINE=1 (no network)."""
+    import shutil
+
+    from gs_enhancer_addon.core import models
+
+    folder = ensure_tiny_enhancer(tmp_path / "src")
+    repo = tmp_path / "cache" / "models--tiny-org--tiny-enhancer"
+    shutil.copytree(folder, repo / "snapshots" / ("a" * 40))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    models.set_model_cache_dir(tmp_path / "cache")
+    try:
+        pipe = load_enhancer(EnhancerSources(base=ModelSource("tiny-org/tiny-enhancer"), variant=None))
+    finally:
+        models.set_model_cache_dir(None)
+    assert isinstance(pipe, EnhancerPipeline) and pipe.unet.config.num_frames == 4
+
+
+@pytest.mark.cuda
+def test_bfloat16_with_offload_on_cuda(tmp_path):
+    folder = ensure_tiny_enhancer(tmp_path)
+    pipe = load_enhancer(EnhancerSources(base=ModelSource(str(folder))), device="cuda", offload=True)
+    assert pipe.unet.dtype in (torch.bfloat16, torch.float16)
+    out = pipe(window(frames=4), EnhancerConfig(num_inference_steps=2, offload="model"), device="cuda")
+    assert out.shape == (4, 3, 32, 32) and np.isfinite(out.numpy()).all()
