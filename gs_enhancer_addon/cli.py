@@ -97,7 +97,7 @@ def _job_config(args):
     from dataclasses import replace
 
     from .core.job import preset_config
-    from .core.models import ModelsConfig
+    from .core.model_set import ModelsConfig
 
     config = preset_config(args.preset, device=args.device, models=ModelsConfig.from_cli(args.models))
     config.stylize.text = args.style

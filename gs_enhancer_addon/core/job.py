@@ -49,7 +49,7 @@ class JobConfig:
 
     def __post_init__(self) -> None:
         from .enhance import EnhancerConfig
-        from .models import ModelsConfig
+        from .model_set import ModelsConfig
         from .refine import RefineConfig
         from .stylize.config import StylizeConfig
 

@@ -9,15 +9,14 @@ local copy can be used. Sources, in the order they are tried:
     offline) and loaded as a folder;
   * `model_name` is an open_clip architecture and `pretrained` a weights file or a pretrained tag:
     the tag's hub file is fetched (or taken from the cache when offline).
-Anything unavailable raises `ModelNotAvailableError` with a message saying what to do.
-TODO(unify): hub fetching goes through `_hub_file` here; switch it to core/models.py's
-`resolve_model_source` once that module exists, so every model honours the same offline rules.
+Hub repos and local folders go through core/models.py (`resolve_model_source`: offline rules,
+download progress, safetensors only). Anything unavailable raises `ModelNotAvailableError` with a
+message saying what to do.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ModelNotAvailableError
+from ..models import ModelSource, is_local_location, require_files, resolve_model_source
 from ..torchvision_compat import ensure_torchvision_importable
 from .config import ClipSpec
 
@@ -36,7 +36,8 @@ TINY_CLIP_CONFIG = {  # a real open_clip ViT, just very small: 32 px, 2 layers, 
     "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
 }
-_WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+_WEIGHTS = "open_clip_model.safetensors"  # open_clip's name for safetensors weights (hub repos and our folders)
+_HUB_PATTERNS = ("open_clip_config.json", "*.safetensors")
 
 
 def _open_clip():
@@ -64,12 +65,22 @@ class ClipModel:
     def dtype(self) -> torch.dtype:
         return next(self.model.visual.parameters()).dtype
 
-    def encode_images(self, images: torch.Tensor) -> torch.Tensor:  # [B, 3, H, W] in [0, 1] -> [B, D]
-        """Resize (bicubic, as CLIPstyler) and normalize for CLIP; unit-length embeddings, float32."""
+    def _prepare(self, images: torch.Tensor) -> torch.Tensor:  # [B, 3, H, W] in [0, 1]
+        """Resize (bicubic, as CLIPstyler does) and normalize for CLIP, in the model's dtype."""
         x = F.interpolate(images, size=(self.image_size, self.image_size), mode="bicubic", align_corners=False)
-        x = (x - self.mean) / self.std
-        features = self.model.encode_image(x.to(self.dtype)).float()
-        return F.normalize(features, dim=-1)
+        return ((x - self.mean) / self.std).to(self.dtype)
+
+    def encode_images(self, images: torch.Tensor) -> torch.Tensor:  # [B, 3, H, W] in [0, 1] -> [B, D]
+        """Unit-length CLIP image embeddings, float32, differentiable with respect to `images`."""
+        return F.normalize(self.model.encode_image(self._prepare(images)).float(), dim=-1)
+
+    def token_features(self, images: torch.Tensor) -> list[torch.Tensor]:  # -> 2 x [B, C, h, w]
+        """Spatial patch tokens after the middle and the last ViT block: the content features used
+        instead of VGG-19 when `content_network="clip"` (no extra weights to download)."""
+        blocks = len(self.model.visual.transformer.resblocks)
+        out = self.model.visual.forward_intermediates(
+            self._prepare(images), indices=[blocks // 2 - 1, blocks - 1], intermediates_only=True)
+        return [f.float() for f in out["image_intermediates"]]
 
     @torch.no_grad()
     def encode_texts(self, texts: Sequence[str]) -> torch.Tensor:  # -> [T, D] (not normalized)
@@ -87,70 +98,55 @@ def _wrap(model: torch.nn.Module, tokenizer, device: torch.device) -> ClipModel:
     return ClipModel(model, tokenizer, size, as_t(mean), as_t(std))
 
 
-def _offline(offline: Optional[bool]) -> bool:
-    if offline is not None:
-        return offline
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+def _weights_in(folder: Path, what: str) -> Path:
+    """The CLIP safetensors file in `folder` (open_clip's own name preferred)."""
+    preferred = folder / _WEIGHTS
+    found = [preferred] if preferred.is_file() else sorted(folder.glob("*.safetensors"))
+    if not found:
+        raise ModelNotAvailableError(f"{what} in {folder} has no .safetensors weights file.")
+    return found[0]
 
 
-def _hub_file(repo: str, filenames: Sequence[str], offline: bool) -> Path:
-    """The first of `filenames` in hub repo `repo` (cache only when offline)."""
-    from huggingface_hub import hf_hub_download
-
-    problems = []
-    for name in filenames:
-        try:
-            return Path(hf_hub_download(repo, name, local_files_only=offline))
-        except Exception as exc:  # noqa: BLE001 - hub errors vary by version; report them all
-            problems.append(f"{name}: {type(exc).__name__}")
-    how = "it is not in the local cache and downloads are off (offline)" if offline else "it could not be downloaded"
-    raise ModelNotAvailableError(
-        f"CLIP weights from '{repo}' are not available: {how} ({'; '.join(problems)}). "
-        "Connect to the internet once, or download the repository and set the CLIP model to that folder."
-    )
-
-
-def _resolve(spec: ClipSpec, offline: bool) -> tuple[str, Optional[str]]:
-    """Turn a ClipSpec into (open_clip model_name, pretrained file or None)."""
+def _resolve(spec: ClipSpec, offline: Optional[bool]) -> tuple[str, Optional[str]]:
+    """Turn a ClipSpec into (open_clip model name, weights file or None) through core/models.py."""
     name = spec.model_name.strip()
-    folder = Path(name).expanduser()
-    if folder.is_dir():
-        if not (folder / "open_clip_config.json").is_file():
-            raise ModelNotAvailableError(f"CLIP folder '{folder}' has no open_clip_config.json.")
+    if is_local_location(name) and name not in _open_clip().list_models():
+        folder = resolve_model_source(ModelSource(name))
+        require_files(folder, ["open_clip_config.json", "*.safetensors"], "The CLIP folder")
         return f"local-dir:{folder}", None
-    if name.startswith("hf-hub:"):
-        repo = name[len("hf-hub:"):]
-        config = _hub_file(repo, ["open_clip_config.json"], offline)
-        _hub_file(repo, _WEIGHT_FILES, offline)
-        return f"local-dir:{config.parent}", None
-    if os.sep in name or name.startswith((".", "~")):
-        raise ModelNotAvailableError(f"CLIP folder '{folder}' does not exist.")
-    return name, _resolve_pretrained(name, spec.pretrained, offline)
+    if not is_local_location(name):  # "hf-hub:org/repo" or "org/repo"
+        folder = resolve_model_source(ModelSource(name), allow_patterns=_HUB_PATTERNS, offline=offline)
+        require_files(folder, ["open_clip_config.json", "*.safetensors"], f"The CLIP hub repo {name}")
+        return f"local-dir:{folder}", None
+    return name, str(_resolve_pretrained(name, spec.pretrained, offline))
 
 
-def _resolve_pretrained(name: str, pretrained: str, offline: bool) -> str:
+def _resolve_pretrained(name: str, pretrained: str, offline: Optional[bool]) -> Path:
+    """A local safetensors file, or the hub repo behind an open_clip pretrained tag."""
     open_clip = _open_clip()
-    if name not in open_clip.list_models():
-        raise ModelNotAvailableError(f"'{name}' is not a CLIP architecture open_clip knows.")
-    if pretrained and Path(pretrained).expanduser().is_file():
-        return str(Path(pretrained).expanduser())
+    path = Path(pretrained).expanduser() if pretrained else None
+    if path is not None and path.is_file():
+        if path.suffix != ".safetensors":
+            raise ModelNotAvailableError(f"CLIP weights must be a .safetensors file, not '{path.name}'.")
+        return path
     cfg = open_clip.get_pretrained_cfg(name, pretrained) if pretrained else {}
     if not cfg.get("hf_hub"):
         tags = [t for t in open_clip.list_pretrained_tags_by_model(name)
                 if open_clip.get_pretrained_cfg(name, t).get("hf_hub")]
         raise ModelNotAvailableError(
-            f"CLIP weights '{pretrained}' for {name} are unknown; use a weights file or one of: {', '.join(tags)}."
+            f"CLIP weights '{pretrained}' for {name} are not a .safetensors file or a known tag; "
+            f"tags with public weights: {', '.join(tags)}."
         )
-    hub = cfg["hf_hub"]  # "org/repo/" (default file names) or "org/repo/file"
-    repo, filename = (hub.rstrip("/"), "") if hub.endswith("/") else os.path.split(hub)
-    return str(_hub_file(repo, [filename] if filename else _WEIGHT_FILES, offline))
+    repo = "/".join(cfg["hf_hub"].strip("/").split("/")[:2])  # "org/repo[/file]" -> "org/repo"
+    folder = resolve_model_source(ModelSource(repo), allow_patterns=_HUB_PATTERNS, offline=offline)
+    return _weights_in(folder, f"The CLIP hub repo {repo}")
 
 
 def load_clip(spec: ClipSpec, device: str | torch.device = "cpu", offline: Optional[bool] = None) -> ClipModel:
     """Load a frozen CLIP (half precision on CUDA, float32 elsewhere). Raises ModelNotAvailableError."""
     open_clip = _open_clip()
     device = torch.device(device)
-    model_name, weights = _resolve(spec, _offline(offline))
+    model_name, weights = _resolve(spec, offline)
     precision = "fp16" if device.type == "cuda" else "fp32"
     try:
         model = open_clip.create_model(model_name, pretrained=weights, precision=precision, device=device)
@@ -187,5 +183,5 @@ def save_clip_folder(clip: ClipModel, folder: str | Path, model_cfg: dict) -> Pa
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": model_cfg, "preprocess_cfg": {}}))
     state = {k: v.detach().float().contiguous() for k, v in clip.model.state_dict().items()}
-    save_file(state, str(folder / _WEIGHT_FILES[0]))
+    save_file(state, str(folder / _WEIGHTS))
     return folder

@@ -5,7 +5,8 @@ at conv4_2 and conv5_2. Its official code stores the outputs of layers 21 and 31
 `vgg19().features`, whose ReLUs are in-place, so the stored tensors are in effect relu4_2 and
 relu5_2: that is what `VGG19Features` returns. The module keeps torchvision's `features.<index>`
 parameter names, so torchvision's ImageNet weights, or timm's port of them on the hub
-(`timm/vgg19.tv_in1k`, whose state dict has the same `features.*` keys), load as they are.
+(`timm/vgg19.tv_in1k`, whose state dict has the same `features.*` keys), load as they are; files
+and hub repos are resolved by core/models.py (safetensors only).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelNotAvailableError
+from ..models import ModelSource, require_files, resolve_model_source
 from .config import VggSpec
 
 _LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512)  # up to conv5_2
@@ -55,38 +57,25 @@ class VGG19Features(nn.Module):
         return out
 
 
-def _weights_file(source: str, offline: bool) -> Path:
-    path = Path(source).expanduser()
-    if path.is_file():
-        return path
+def _weights_file(source: str, offline: Optional[bool]) -> Path:
+    """A safetensors file: `source` itself, the one in folder `source`, or hub repo `source`'s."""
+    path = resolve_model_source(ModelSource(source), allow_patterns=("model.safetensors",), offline=offline)
     if path.is_dir():
-        found = sorted(path.glob("*.safetensors")) + sorted(path.glob("*.pth")) + sorted(path.glob("*.bin"))
-        if found:
-            return found[0]
-        raise ModelNotAvailableError(f"VGG-19 folder '{path}' holds no .safetensors/.pth/.bin weights file.")
-    if "/" not in source or source.startswith((".", "~", "/")):
-        raise ModelNotAvailableError(f"VGG-19 weights '{source}' not found.")
-    from .clip_model import _hub_file  # TODO(unify): core/models.py resolve_model_source
-
-    try:
-        return _hub_file(source, ("model.safetensors", "pytorch_model.bin"), offline)
-    except ModelNotAvailableError as exc:
-        raise ModelNotAvailableError(str(exc).replace("CLIP", "VGG-19 (content loss)")) from exc
+        require_files(path, ["*.safetensors"], "The VGG-19 weights folder")
+        path = next(iter(sorted(path.glob("*.safetensors"))))
+    if path.suffix != ".safetensors":
+        raise ModelNotAvailableError(f"VGG-19 weights must be a .safetensors file, not '{path.name}'.")
+    return path
 
 
 def load_vgg19(spec: VggSpec, device: str | torch.device = "cpu", offline: Optional[bool] = None) -> VGG19Features:
-    """Frozen VGG-19 features with ImageNet weights from a file, a folder or a hub id."""
-    from .clip_model import _offline
+    """Frozen VGG-19 features with ImageNet weights from a safetensors file, a folder or a hub repo."""
+    from safetensors.torch import load_file
 
     net = VGG19Features(spec.width_divisor)
-    path = _weights_file(spec.source, _offline(offline))
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(path))
-    else:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    state = {k: v for k, v in state.items() if k.startswith("features.") and int(k.split(".")[1]) < len(net.features)}
+    path = _weights_file(spec.source, offline)
+    state = {k: v for k, v in load_file(str(path)).items()
+             if k.startswith("features.") and int(k.split(".")[1]) < len(net.features)}
     missing, _ = net.load_state_dict(state, strict=False)
     if missing:
         raise ModelNotAvailableError(f"'{path.name}' is not a VGG-19 weights file (missing {missing[0]}).")

@@ -1,0 +1,100 @@
+"""Which models one job uses: the tiny offline set, or real weights from folders / the hub.
+
+The tiny set is built from config with seeded random weights, saved once under the model cache
+and loaded back through the same loading code as real weights, so the demo and the tests run
+the real code paths offline. It is untrained: the pipeline runs end to end, images do not improve.
+
+`--models` on the command line (and the add-on preferences) map here:
+  tiny        the tiny set (default offline);
+  hub         the public default repos (core/enhance/components.py, core/stylize/config.py);
+  FOLDER      a folder holding `enhancer/` (diffusers layout), optionally `clip/` (open_clip
+              folder) and `vgg19/` (weights file or folder).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from .errors import InputError
+from .models import ModelSource, model_cache_dir, resolve_model_source
+
+TINY_NOTE = ("The models are the tiny, untrained offline set: every stage ran for real, but the images are not "
+             "improved. Point --models (or the add-on preferences) at real weights for useful results.")
+
+
+@dataclass
+class ModelsConfig:
+    tiny: bool = True  # the tiny offline set (demo, tests); False = the sources below
+    enhancer: "EnhancerSources" = None  # core.enhance.components.EnhancerSources; None = public defaults
+    clip: "ClipSpec" = None  # core.stylize.config.ClipSpec; None = public default (ViT-B-32, LAION)
+    vgg: "VggSpec" = None  # core.stylize.config.VggSpec; None = public default
+    offline: Optional[bool] = None  # None: follow HF_HUB_OFFLINE; True: never download
+    seed: int = 0  # the tiny set's seed
+
+    def __post_init__(self) -> None:
+        from .enhance.components import EnhancerSources
+        from .stylize.config import ClipSpec, VggSpec
+
+        self.enhancer = self.enhancer or EnhancerSources()
+        self.clip = self.clip or ClipSpec()
+        self.vgg = self.vgg or VggSpec()
+
+    @classmethod
+    def from_cli(cls, value: str) -> "ModelsConfig":
+        if value == "tiny":
+            return cls(tiny=True)
+        if value == "hub":
+            return cls(tiny=False)
+        return cls.from_folder(Path(value))
+
+    @classmethod
+    def from_folder(cls, folder: Path) -> "ModelsConfig":
+        from .enhance.components import EnhancerSources
+        from .stylize.config import ClipSpec, VggSpec
+
+        folder = folder.expanduser()
+        if not folder.is_dir():
+            raise InputError(f"--models: {folder} is neither 'tiny', 'hub' nor an existing folder.")
+        enhancer = folder / "enhancer" if (folder / "enhancer").is_dir() else folder
+        config = cls(tiny=False, enhancer=EnhancerSources(base=ModelSource(str(enhancer)), variant=None))
+        if (folder / "clip").is_dir():
+            config.clip = ClipSpec(model_name=str(folder / "clip"))
+        if (folder / "vgg19").exists():
+            config.vgg = VggSpec(source=str(folder / "vgg19"))
+        return config
+
+    def check_available(self, stylize: bool) -> None:
+        """Offline and a real model missing: raise ModelNotAvailableError now, before any work.
+
+        Online, missing weights are downloaded later by the stage that needs them (with progress).
+        """
+        from .models import hub_offline
+
+        if self.tiny or not (hub_offline() if self.offline is None else self.offline):
+            return
+        resolve_model_source(self.enhancer.base, offline=True)
+        for extra in (self.enhancer.unet, self.enhancer.decoder):
+            if extra is not None:
+                resolve_model_source(extra, offline=True)
+        if stylize:
+            for location in (self.clip.model_name, self.vgg.source):
+                if "/" in location or Path(location).exists():  # folders and hub ids; open_clip names resolve on load
+                    resolve_model_source(ModelSource(location), offline=True)
+
+    def load_enhancer(self, device, progress=None):
+        """The EnhancerPipeline on `device` (the tiny one is saved once, then loaded like real weights)."""
+        from .enhance.components import EnhancerSources, ensure_tiny_enhancer, load_enhancer
+
+        if self.tiny:
+            folder = ensure_tiny_enhancer(model_cache_dir() / "tiny", seed=self.seed)
+            return load_enhancer(EnhancerSources(base=ModelSource(str(folder)), variant=None), device=device,
+                                 progress=progress, offline=True)
+        return load_enhancer(self.enhancer, device=device, progress=progress, offline=self.offline)
+
+    def notes(self) -> list[str]:
+        return [TINY_NOTE] if self.tiny else []
+
+
+__all__ = ["ModelsConfig", "TINY_NOTE"]

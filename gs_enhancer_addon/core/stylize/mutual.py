@@ -1,0 +1,108 @@
+"""2D-3D mutual learning: a CLIPstyler network f and the Gaussians teach each other.
+
+StylizedNeRF (Huang et al., "StylizedNeRF: Consistent 3D Scene Stylization as Stylized NeRF via
+2D-3D Mutual Learning", CVPR 2022): per-frame 2D stylization is inconsistent across views; fitting
+the 3D model to the 2D results averages the inconsistencies away, and a mimic loss pulling the 2D
+network toward the 3D renders makes the 2D results consistent in turn. Here the 2D network is
+CLIPstyler's f (Kwon & Ye, CVPR 2022) and the 3D model is the Gaussian splat, fitted through the
+confidence-aware refinement (core/refine.py; colours only by default).
+
+Schedule (MutualConfig): pre-train f alone (`StyleNetConfig.iterations`), fit the Gaussians to its
+outputs, then `rounds` times: update f with the CLIP + content + tv + mimic losses against the
+current renders, and fit the Gaussians again to f's new outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from ..cameras import Camera
+from ..errors import InputError
+from ..gaussians import GaussianScene
+from ..progress import CancelFn, ProgressFn, check_cancel, report, sub_progress
+from ..refine import RefineConfig, TrainingView, refine
+from .clip_model import ClipModel
+from .config import StylizeConfig
+from .trainer import ContentNet, StyleTrainer
+
+
+@dataclass
+class StylizeResult:
+    scene: GaussianScene  # the stylized Gaussians (the input scene when stylization is off)
+    per_frame_2d: list[np.ndarray] = field(default_factory=list)  # f alone after pre-training, V x [H, W, 3]
+    rounds: list[dict] = field(default_factory=list)  # per fit: "total", its terms, "fit_mse"
+
+
+def render_views(scene: GaussianScene, cameras: Sequence[Camera], device: torch.device) -> list[torch.Tensor]:
+    """Renders of `scene` as V x [3, H, W] (one camera at a time: any sizes, bounded memory)."""
+    from ..render import render
+
+    gaussians = scene.to_torch(device)
+    with torch.no_grad():
+        return [render(gaussians, [cam]).rgb[0].permute(2, 0, 1).clamp(0, 1) for cam in cameras]
+
+
+def _fit(scene, cameras, targets, confidences, config: RefineConfig, cancel) -> GaussianScene:
+    views = [TrainingView(camera=cam, image=t.permute(1, 2, 0).cpu().numpy(), confidence=c)
+             for cam, t, c in zip(cameras, targets, confidences)]
+    return refine(scene, views, config, cancel=cancel)
+
+
+def _evaluate(trainer: StyleTrainer, renders, lambda_mimic: float) -> dict:
+    """Mutual objective, crops from a fixed seed: style terms of f + mimic, plus the 3D fit error."""
+    saved, trainer.generator = trainer.generator, torch.Generator().manual_seed(12345)
+    sums: dict[str, float] = {}
+    with torch.no_grad():
+        for i in range(len(trainer.views)):
+            out = trainer.net(trainer.views[i])
+            terms = trainer.loss_terms(i, out, renders[i].unsqueeze(0), lambda_mimic)
+            terms["fit_mse"] = torch.mean((out[0] - renders[i]) ** 2)
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + v.item() / len(trainer.views)
+    trainer.generator = saved
+    return sums
+
+
+def stylize_scene(
+    scene: GaussianScene,
+    cameras: Sequence[Camera],  # the trajectory's views
+    images: Sequence[np.ndarray],  # V x [H, W, 3] in [0, 1]: rendered or enhanced content views
+    config: StylizeConfig,
+    clip: ClipModel,
+    content_net: ContentNet,
+    refine_config: Optional[RefineConfig] = None,  # base settings; iterations/colours-only set per round
+    confidences: Optional[Sequence[float]] = None,  # image-level confidence per view (default 1)
+    progress: Optional[ProgressFn] = None,
+    cancel: Optional[CancelFn] = None,
+) -> StylizeResult:
+    """Stylize `scene` after `config.text`; an empty text returns the scene untouched."""
+    if not config.enabled:
+        return StylizeResult(scene)
+    if len(cameras) != len(images):
+        raise InputError(f"Stylization got {len(cameras)} cameras but {len(images)} images.")
+    m, device = config.mutual, clip.device
+    confidences = list(confidences) if confidences is not None else [1.0] * len(cameras)
+    fit_config = replace(refine_config or RefineConfig(), iterations=m.refine_iterations,
+                         freeze_geometry=m.colors_only)
+    views = [torch.as_tensor(np.asarray(im, np.float32)).permute(2, 0, 1) for im in images]
+    trainer = StyleTrainer(clip, content_net, config.text, views, config.losses, config.network)
+    phases = 1 + m.rounds
+    trainer.train(config.network.iterations, progress=sub_progress(progress, 0.0, 0.5 / phases), cancel=cancel)
+    per_frame = [trainer.stylize(i) for i in range(len(views))]
+    result = StylizeResult(scene, [p.permute(1, 2, 0).cpu().numpy() for p in per_frame])
+    targets = per_frame
+    for r in range(phases):
+        check_cancel(cancel)
+        if r > 0:
+            trainer.train(m.style_iterations, mimic=renders, lambda_mimic=m.lambda_mimic, cancel=cancel,
+                          progress=sub_progress(progress, (r + 0.0) / phases, (r + 0.5) / phases))
+            targets = [trainer.stylize(i) for i in range(len(views))]
+        result.scene = _fit(result.scene, cameras, targets, confidences, fit_config, cancel)
+        renders = render_views(result.scene, cameras, device)
+        result.rounds.append(_evaluate(trainer, renders, m.lambda_mimic))
+        report(progress, (r + 1) / phases, f"Stylization round {r + 1}/{phases}")
+    return result
