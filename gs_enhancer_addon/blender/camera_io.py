@@ -232,7 +232,7 @@ def cameras_to_collection(
     parent_matrix: Optional[Matrix] = None,
     set_render: bool = True,
     background_images: bool = False,
-) -> bpy.types.Collection:
+) -> tuple[bpy.types.Collection, list[str]]:
     """Camera objects for `cameras` in a new collection under the scene collection.
 
     `parent_matrix`: the splat object's world matrix when the capture's world is the splat's
@@ -240,6 +240,8 @@ def cameras_to_collection(
     translation are applied to each pose, any scale moves the positions only. `set_render` sets
     the scene's resolution and pixel aspect from the first camera (Blender keeps one image size
     per scene). `background_images`: also show each camera's photo as its background image.
+    Returns the collection and warnings for the user (cameras Blender cannot reproduce exactly
+    because their image size or fy/fx ratio differs from the first camera's).
     """
     if not cameras:
         raise InputError("The capture holds no cameras.")
@@ -255,7 +257,23 @@ def cameras_to_collection(
             obj.matrix_world = Matrix.LocRotScale(loc, rot, None)
         if background_images and cam.image_path:
             _add_background(obj, cam.image_path)
-    return collection
+    return collection, scene_limit_warnings(cameras)
+
+
+def scene_limit_warnings(cameras: list[Camera]) -> list[str]:
+    """Blender keeps one image size and pixel aspect per scene: name the cameras that differ."""
+    first = cameras[0]
+    ratio = first.K[1, 1] / first.K[0, 0]
+    sizes = [c.name for c in cameras if (c.width, c.height) != (first.width, first.height)]
+    aspects = [c.name for c in cameras if abs(c.K[1, 1] / c.K[0, 0] / ratio - 1.0) > 1e-4]
+    warnings = []
+    if sizes:
+        warnings.append(f"{len(sizes)} cameras (e.g. '{sizes[0]}') have another image size than '{first.name}'; "
+                        "Blender uses one render size per scene.")
+    if aspects:
+        warnings.append(f"{len(aspects)} cameras (e.g. '{aspects[0]}') have another fy/fx ratio than '{first.name}'; "
+                        "Blender uses one pixel aspect per scene, so their vertical focal length is approximate.")
+    return warnings
 
 
 def _add_background(obj: bpy.types.Object, path: str) -> None:

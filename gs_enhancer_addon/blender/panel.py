@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bpy
 
+from .camera_operators import draw_camera_path
 from .operators import GSE_OT_enhance_splat
 
 CATEGORY = "Splat Enhancer"
@@ -23,17 +24,7 @@ class GSE_PT_main(bpy.types.Panel):
 def draw_main(layout: bpy.types.UILayout, settings) -> None:
     """Everything the panel shows; a plain function so tests can call it (draw() never runs headless)."""
     layout.prop(settings, "source")
-    layout.prop(settings, "path_mode")
-    if settings.path_mode == "COLLECTION":
-        layout.prop(settings, "camera_collection")
-        layout.prop(settings, "closed_loop")
-    else:
-        layout.prop(settings, "animated_camera")
-        row = layout.row(align=True)
-        row.prop(settings, "frame_start")
-        row.prop(settings, "frame_end")
-        row.prop(settings, "frame_stride")
-    layout.prop(settings, "views_per_segment")
+    draw_camera_path(layout, settings)  # camera_operators.py owns this part
     layout.prop(settings, "style_prompt")
     layout.operator(GSE_OT_enhance_splat.bl_idname, icon="SHADERFX")
 

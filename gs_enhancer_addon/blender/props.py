@@ -7,7 +7,7 @@ Stored on the scene as `scene.gs_enhancer` (one PropertyGroup), so settings are 
 from __future__ import annotations
 
 import bpy
-from bpy.props import EnumProperty, IntProperty, PointerProperty, StringProperty, BoolProperty
+from bpy.props import BoolProperty, CollectionProperty, EnumProperty, IntProperty, PointerProperty, StringProperty
 
 from .scene_io import is_splat_object
 
@@ -18,6 +18,12 @@ def _poll_splat(_self, obj) -> bool:
 
 def _poll_camera(_self, obj) -> bool:
     return obj is not None and obj.type == "CAMERA"
+
+
+class GSE_PG_path_camera(bpy.types.PropertyGroup):
+    """One entry of the explicit, reorderable reference-camera list (path mode LIST)."""
+
+    camera: PointerProperty(name="Camera", description="Reference camera", type=bpy.types.Object, poll=_poll_camera)
 
 
 class GSE_PG_settings(bpy.types.PropertyGroup):
@@ -32,15 +38,18 @@ class GSE_PG_settings(bpy.types.PropertyGroup):
         description="Where the camera trajectory comes from",
         items=(
             ("COLLECTION", "Reference Cameras", "Cameras of a collection, in name order, are the reference views"),
+            ("LIST", "Camera List", "Cameras of an explicit list, in the list's order, are the reference views"),
             ("ANIMATED", "Animated Camera", "One animated camera sampled over a frame range"),
         ),
         default="COLLECTION",
     )
     camera_collection: PointerProperty(
         name="Cameras",
-        description="Collection whose cameras (sorted by name) are the reference views",
+        description="Collection whose cameras (sorted by name, numbers compared as numbers) are the reference views",
         type=bpy.types.Collection,
     )
+    path_cameras: CollectionProperty(name="Camera List", type=GSE_PG_path_camera)
+    path_cameras_index: IntProperty(name="Active Camera", default=0, min=0)
     animated_camera: PointerProperty(
         name="Camera",
         description="Animated camera whose motion is the trajectory",
@@ -67,7 +76,7 @@ class GSE_PG_settings(bpy.types.PropertyGroup):
     )
 
 
-CLASSES = (GSE_PG_settings,)
+CLASSES = (GSE_PG_path_camera, GSE_PG_settings)
 
 
 def register_scene_properties() -> None:

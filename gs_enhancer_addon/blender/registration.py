@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import bpy
 
-from . import operators, panel, preferences, props
+from . import camera_operators, io_operators, operators, panel, preferences, props
 
 CLASSES = (
     *preferences.CLASSES,
     *props.CLASSES,
     *operators.CLASSES,
+    *camera_operators.CLASSES,
+    *io_operators.CLASSES,
     *panel.CLASSES,
 )
 
@@ -23,9 +25,13 @@ def register() -> None:
     for cls in CLASSES:
         bpy.utils.register_class(cls)
     props.register_scene_properties()
+    camera_operators.register_menus()
+    io_operators.register_menus()
 
 
 def unregister() -> None:
+    io_operators.unregister_menus()
+    camera_operators.unregister_menus()
     props.unregister_scene_properties()
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)
