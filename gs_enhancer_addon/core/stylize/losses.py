@@ -72,12 +72,13 @@ def sample_patches(
     gy, gx = torch.meshgrid(t, t, indexing="ij")
     q = torch.stack([gx, gy, torch.ones_like(gx)], dim=-1).view(1, -1, 3)  # [1, S*S, 3]
     p = q @ hom.transpose(1, 2)
-    px = p[..., 0] / p[..., 2] + x0[:, None]
-    py = p[..., 1] / p[..., 2] + y0[:, None]
-    grid = torch.stack([px / w * 2 - 1, py / h * 2 - 1], dim=-1).view(count, out_size, out_size, 2)
-    grid = grid.to(device=images.device, dtype=images.dtype)
+    cx, cy = p[..., 0] / p[..., 2], p[..., 1] / p[..., 2]  # in crop pixels
+    inside = ((cx >= 0) & (cx <= c) & (cy >= 0) & (cy <= c)).view(count, 1, out_size, out_size)
+    grid = torch.stack([(cx + x0[:, None]) / w * 2 - 1, (cy + y0[:, None]) / h * 2 - 1], dim=-1)
+    grid = grid.view(count, out_size, out_size, 2).to(device=images.device, dtype=images.dtype)
     which = which.to(images.device)
-    return F.grid_sample(images[which], grid, mode="bilinear", padding_mode="zeros", align_corners=False), which
+    patches = F.grid_sample(images[which], grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return patches * inside.to(device=images.device, dtype=images.dtype), which  # fill 0 outside the crop
 
 
 def global_clip_loss(
