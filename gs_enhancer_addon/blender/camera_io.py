@@ -16,6 +16,7 @@ Blender shows `lens`, which stays the source of truth.
 from __future__ import annotations
 
 import os
+import re
 from typing import Optional
 
 import bpy
@@ -187,8 +188,6 @@ def ordered_path_cameras(settings) -> list[bpy.types.Object]:
 
 def natural_key(name: str) -> list:
     """Sort key where digit runs compare as numbers: Camera.2 before Camera.10."""
-    import re
-
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 

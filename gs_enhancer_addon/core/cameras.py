@@ -230,9 +230,9 @@ def trajectory_from_samples(samples: Sequence[Camera], config: TrajectoryConfig 
     ref_idx = list(range(0, len(samples), step))
     if ref_idx[-1] != len(samples) - 1:
         ref_idx.append(len(samples) - 1)
-    ref_set = set(ref_idx)
+    ref_number = {i: k for k, i in enumerate(ref_idx)}
     cameras = [
-        _as_reference(c, ref_idx.index(i)) if i in ref_set else _with_metadata(c, reference=False)
+        _as_reference(c, ref_number[i]) if i in ref_number else _with_metadata(c, reference=False)
         for i, c in enumerate(samples)
     ]
     windows = [Window(tuple(range(a, b + 1))) for a, b in zip(ref_idx[:-1], ref_idx[1:])]
@@ -251,8 +251,8 @@ def image_confidence(cameras: Sequence[Camera], reference_indices: Sequence[int]
     confidence is its distance to the nearest reference divided by the largest such distance on
     the trajectory; references themselves get 1 (they are the training targets).
     """
-    centers = np.stack([c.center for c in cameras])
-    rots = [c.cam_to_world[:3, :3] for c in cameras]
+    c2w = np.stack([c.cam_to_world for c in cameras])  # [N, 4, 4]
+    centers, rots = c2w[:, :3, 3], c2w[:, :3, :3]
     ref_centers = centers[list(reference_indices)]
     spacing = np.linalg.norm(np.diff(ref_centers, axis=0), axis=1)
     spacing = spacing[spacing > 0]
@@ -260,7 +260,8 @@ def image_confidence(cameras: Sequence[Camera], reference_indices: Sequence[int]
     dist = np.full(len(cameras), np.inf)
     for r in reference_indices:
         trans = np.linalg.norm(centers - centers[r], axis=1) / scale
-        rot = np.array([rotation_angle(R, rots[r]) for R in rots]) / math.pi
+        cos = (np.einsum("ij,nij->n", rots[r], rots) - 1.0) / 2.0  # trace(R_r^T R_v) = 1 + 2 cos(angle)
+        rot = np.arccos(np.clip(cos, -1.0, 1.0)) / math.pi
         dist = np.minimum(dist, trans + rotation_weight * rot)
     ref_mask = np.zeros(len(cameras), dtype=bool)
     ref_mask[list(reference_indices)] = True
