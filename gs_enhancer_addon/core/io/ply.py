@@ -16,7 +16,7 @@ from ..errors import InputError, SplatFileError
 from ..gaussians import GaussianScene, NonFinitePolicy, nonfinite_rows
 from . import compressed_ply
 from ._common import atomic_write, file_size, finish, nonfinite_keep_mask, open_for_reading
-from .ply_header import PlyElement, PlyHeader, iter_float_blocks, read_ascii_elements, read_header
+from .ply_header import PlyElement, PlyHeader, element_offset, iter_float_blocks, read_ascii_elements, read_header
 
 BASE_PROPERTIES = ("x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity",
                    "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3")
@@ -31,11 +31,7 @@ def read_ply(path: str | Path, nonfinite: NonFinitePolicy = "error") -> Gaussian
             return finish(compressed_ply.decode(f, path, header, size), path, nonfinite)
         vertex = _vertex_element(header, path)
         columns = splat_columns(vertex, path)
-        if header.encoding == "ascii":
-            table = read_ascii_elements(f, path, header, {"vertex"})["vertex"]
-            blocks = [(0, table.astype(np.float32))]
-        else:
-            blocks = iter_float_blocks(f, path, header, size, vertex)
+        blocks = _blocks(f, path, header, size, vertex)
         scene = _empty_scene(vertex.count, columns["sh"].shape[0])
         for start, block in blocks:
             _fill_scene(scene, start, block, columns)
@@ -60,10 +56,7 @@ def read_ply_rows(path: str | Path, nonfinite: NonFinitePolicy = "error") -> tup
                                 columns["log_scales"], columns["quats"]])
         names = property_names(int(round(np.sqrt(k))) - 1)
         names = names[:3] + names[6:]
-        if header.encoding == "ascii":
-            blocks = [(0, read_ascii_elements(f, path, header, {"vertex"})["vertex"].astype(np.float32))]
-        else:
-            blocks = iter_float_blocks(f, path, header, size, vertex)
+        blocks = _blocks(f, path, header, size, vertex)
         table = np.empty((len(order), vertex.count), dtype=np.float32)
         bad = np.zeros(vertex.count, dtype=bool)
         runs = _runs(order)
@@ -79,6 +72,15 @@ def read_ply_rows(path: str | Path, nonfinite: NonFinitePolicy = "error") -> tup
 def _apply_row_policy(table: np.ndarray, bad: np.ndarray, path, nonfinite: NonFinitePolicy) -> np.ndarray:
     keep = nonfinite_keep_mask(bad, path, nonfinite)
     return table if keep is None else np.ascontiguousarray(table[:, keep])
+
+
+def _blocks(f, path, header: PlyHeader, size: int, vertex: PlyElement):
+    """(first row, float32 rows) blocks of the vertex element; the sizes the header claims are
+    checked against the file here, before the caller allocates anything for them."""
+    if header.encoding == "ascii":
+        return [(0, read_ascii_elements(f, path, header, {"vertex"})["vertex"].astype(np.float32))]
+    element_offset(path, header, size, vertex.name)
+    return iter_float_blocks(f, path, header, size, vertex)
 
 
 def _vertex_element(header: PlyHeader, path) -> PlyElement:
