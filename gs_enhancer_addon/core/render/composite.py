@@ -114,7 +114,7 @@ def composite_tiles(
     colors: Tensor,  # [I, D] per intersection
     offsets: Tensor,  # [num_tiles + 1] long
     grid: TileGrid,
-    budget: int = 1 << 21,
+    budget: int = 1 << 17,
 ) -> Tensor:  # [H_pad, W_pad, D + 1], last channel = accumulated alpha
     """Composite every tile; `budget` bounds the (tile, pixel, Gaussian) triples per step."""
     return _Composite.apply(coefs, colors, offsets, grid, budget)
