@@ -1,0 +1,81 @@
+"""File > Import / Export operators for Gaussian splats, through bpy.ops as a user triggers them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gs_enhancer_addon.core.gaussians import FIELDS, GaussianScene
+
+bpy = pytest.importorskip("bpy")
+
+from gs_enhancer_addon.blender import io_operators, scene_io  # noqa: E402  (needs bpy)
+
+
+def random_scene(n: int = 25, degree: int = 2, seed: int = 0) -> GaussianScene:
+    rng = np.random.default_rng(seed)
+    return GaussianScene(
+        means=rng.standard_normal((n, 3)).astype(np.float32),
+        quats=rng.standard_normal((n, 4)).astype(np.float32),
+        log_scales=rng.uniform(-4, 0, (n, 3)).astype(np.float32),
+        opacity_logits=rng.standard_normal(n).astype(np.float32),
+        sh=rng.standard_normal((n, (degree + 1) ** 2, 3)).astype(np.float32),
+    )
+
+
+def test_import_then_export_through_the_operators(addon_registered, tmp_path):
+    scene = random_scene()
+    scene.to_ply(tmp_path / "cap.ply")
+    assert bpy.ops.gse.import_splat(filepath=str(tmp_path / "cap.ply"), y_down_to_z_up=True) == {"FINISHED"}
+    obj = bpy.context.active_object
+    assert scene_io.is_splat_object(obj) and obj.rotation_euler[0] != 0
+    assert bpy.ops.gse.export_splat(filepath=str(tmp_path / "out")) == {"FINISHED"}  # extension added
+    back = GaussianScene.from_file(tmp_path / "out.ply")
+    for f in FIELDS:
+        assert np.array_equal(getattr(back, f), getattr(scene, f)), f
+    assert bpy.ops.gse.export_splat(filepath=str(tmp_path / "web.ply"), file_format="SPLAT",
+                                    apply_transform=True) == {"FINISHED"}
+    web = GaussianScene.from_file(tmp_path / "web.splat")
+    assert len(web) == len(scene) and np.allclose(web.means[:, 2], -scene.means[:, 1], atol=1e-5)
+
+
+def test_import_errors_are_reported_and_leave_nothing_behind(addon_registered, tmp_path):
+    good = tmp_path / "good.ply"
+    random_scene(n=5).to_ply(good)
+    bad = tmp_path / "bad.ply"
+    bad.write_bytes(good.read_bytes()[:-7])
+    with pytest.raises(RuntimeError, match="bad.ply: the file is truncated"):
+        bpy.ops.gse.import_splat(directory=str(tmp_path), files=[{"name": "good.ply"}, {"name": "bad.ply"}])
+    assert len(bpy.data.objects) == 0  # the good file's object is removed too: all or nothing
+    assert bpy.ops.gse.import_splat(directory=str(tmp_path), files=[{"name": "good.ply"}]) == {"FINISHED"}
+    assert len(bpy.data.objects) == 1
+
+
+def test_invalid_splats_can_be_dropped_on_import(addon_registered, tmp_path):
+    scene = random_scene(n=6)
+    scene.opacity_logits[4] = np.nan
+    scene.to_ply(tmp_path / "nan.ply")
+    with pytest.raises(RuntimeError, match="1 of 6 splats contain NaN"):
+        bpy.ops.gse.import_splat(filepath=str(tmp_path / "nan.ply"))
+    assert bpy.ops.gse.import_splat(filepath=str(tmp_path / "nan.ply"), drop_invalid=True) == {"FINISHED"}
+    assert len(bpy.context.active_object.data.attributes["position"].data) == 5
+
+
+def test_export_needs_a_splat_object_and_reports_bad_transforms(addon_registered, tmp_path):
+    assert not bpy.ops.gse.export_splat.poll()
+    random_scene(n=4).to_ply(tmp_path / "s.ply")
+    bpy.ops.gse.import_splat(filepath=str(tmp_path / "s.ply"))
+    assert bpy.ops.gse.export_splat.poll()
+    bpy.context.active_object.scale = (1.0, 2.0, 1.0)
+    bpy.context.view_layer.update()
+    with pytest.raises(RuntimeError, match="non-uniform scale"):
+        bpy.ops.gse.export_splat(filepath=str(tmp_path / "o.ply"), apply_transform=True)
+    assert not (tmp_path / "o.ply").exists()
+
+
+def test_menu_entries_and_extension_handling(addon_registered):
+    assert io_operators.menu_import in bpy.types.TOPBAR_MT_file_import._dyn_ui_initialize()
+    assert io_operators.menu_export in bpy.types.TOPBAR_MT_file_export._dyn_ui_initialize()
+    assert io_operators.with_extension("/a/b.ply", "SPLAT") == "/a/b.splat"
+    assert io_operators.with_extension("/a/b.splat", "PLY") == "/a/b.ply"
+    assert io_operators.with_extension("/a/b.v2", "PLY") == "/a/b.v2.ply"

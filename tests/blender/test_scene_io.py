@@ -1,0 +1,155 @@
+"""Blender objects <-> GaussianScene on the real bpy (5.0: POINTCLOUD; 4.2: mesh + Mesh to Points).
+
+No torch here: this file also runs in the bpy 4.2.23 leg.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from gs_enhancer_addon.core.errors import InputError
+from gs_enhancer_addon.core.gaussians import FIELDS, SH_C0, GaussianScene
+
+bpy = pytest.importorskip("bpy")
+
+from gs_enhancer_addon.blender import scene_io  # noqa: E402  (needs bpy)
+
+
+def random_scene(n: int = 64, degree: int = 3, seed: int = 0) -> GaussianScene:
+    rng = np.random.default_rng(seed)
+    return GaussianScene(
+        means=rng.standard_normal((n, 3)).astype(np.float32),
+        quats=rng.standard_normal((n, 4)).astype(np.float32),
+        log_scales=rng.uniform(-4, 0, (n, 3)).astype(np.float32),
+        opacity_logits=rng.standard_normal(n).astype(np.float32),
+        sh=rng.standard_normal((n, (degree + 1) ** 2, 3)).astype(np.float32),
+    )
+
+
+def assert_same(a: GaussianScene, b: GaussianScene) -> None:
+    for f in FIELDS:
+        assert np.array_equal(getattr(a, f), getattr(b, f)), f
+
+
+def float_attribute(obj, name: str) -> np.ndarray:
+    attribute = obj.data.attributes[name]
+    values = np.empty(len(attribute.data), dtype=np.float32)
+    attribute.data.foreach_get("value", values)
+    return values
+
+
+@pytest.mark.parametrize("degree", [0, 3])
+def test_ply_object_ply_round_trip_is_bit_exact(bpy_empty, tmp_path, degree):
+    scene = random_scene(degree=degree)
+    scene.to_ply(tmp_path / "in.ply")
+    obj = scene_io.import_splat_file(bpy.context, str(tmp_path / "in.ply"))
+    assert obj.name.lower() == "in"  # named after the file
+    assert scene_io.is_splat_object(obj)
+    back = scene_io.scene_from_object(obj)
+    assert_same(back, scene)
+    scene_io.export_splat_file(obj, str(tmp_path / "out.ply"))
+    assert_same(GaussianScene.from_ply(tmp_path / "out.ply"), scene)
+    assert (tmp_path / "out.ply").read_bytes() == (tmp_path / "in.ply").read_bytes()
+
+
+def test_object_kind_follows_the_blender_version(bpy_empty):
+    obj = scene_io.object_from_scene(bpy.context, random_scene(n=10), "Splat")
+    if bpy.app.version >= (5, 0, 0):
+        assert obj.type == "POINTCLOUD" and not obj.modifiers
+        assert len(obj.data.attributes["position"].data) == 10
+        assert not bpy.data.meshes  # the intermediate mesh is not left behind
+    else:
+        assert obj.type == "MESH"
+        modifier = obj.modifiers[0]
+        assert modifier.type == "NODES"
+        kinds = {node.bl_idname for node in modifier.node_group.nodes}
+        assert {"GeometryNodeMeshToPoints", "GeometryNodeSetMaterial"} <= kinds
+        evaluated = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
+        assert len(evaluated.data.vertices) == 0  # the evaluated geometry is points, not mesh vertices
+    assert bpy.context.view_layer.objects.active == obj and obj.select_get()
+
+
+def test_attributes_are_named_like_blenders_own_ply_importer(bpy_empty, tmp_path):
+    scene = random_scene(degree=1)
+    scene.to_ply(tmp_path / "s.ply")
+    ours = scene_io.import_splat_file(bpy.context, str(tmp_path / "s.ply"))
+    bpy.ops.wm.ply_import(filepath=str(tmp_path / "s.ply"))
+    native = bpy.context.selected_objects[0]
+    assert native != ours
+
+    def float_points(obj):
+        return {a.name for a in obj.data.attributes if a.data_type == "FLOAT" and a.domain == "POINT"}
+
+    assert float_points(native) <= float_points(ours)
+    assert {"f_dc_0", "f_rest_8", "opacity", "scale_2", "rot_3"} <= float_points(native)
+    assert np.array_equal(float_attribute(ours, "f_rest_5"), float_attribute(native, "f_rest_5"))
+    # objects made by Blender's importer read back exactly like ours
+    assert_same(scene_io.scene_from_object(native), scene)
+
+
+def test_display_color_radius_and_material(bpy_empty):
+    scene = random_scene(n=20, degree=0)
+    obj = scene_io.object_from_scene(bpy.context, scene, "Splat")
+    colors = np.empty(20 * 4, dtype=np.float32)
+    obj.data.attributes[scene_io.COLOR_ATTRIBUTE].data.foreach_get("color", colors)
+    colors = colors.reshape(20, 4)
+    assert np.allclose(colors[:, :3], np.clip(0.5 + SH_C0 * scene.sh[:, 0], 0, 1), atol=1e-6)
+    assert np.allclose(colors[:, 3], 1 / (1 + np.exp(-scene.opacity_logits)), atol=1e-6)
+    radius = float_attribute(obj, scene_io.RADIUS_ATTRIBUTE)
+    assert np.allclose(radius, np.exp(scene.log_scales.mean(axis=1)), rtol=1e-5)
+    material = obj.active_material
+    assert material is not None and material.name == scene_io.MATERIAL_NAME
+    attribute_nodes = [n for n in material.node_tree.nodes if n.type == "ATTRIBUTE"]
+    assert attribute_nodes and attribute_nodes[0].attribute_name == scene_io.COLOR_ATTRIBUTE
+    assert any(link.from_node == attribute_nodes[0] and link.to_socket.name == "Base Color"
+               for link in material.node_tree.links)
+
+
+def test_y_down_to_z_up_is_an_object_rotation_never_baked(bpy_empty):
+    scene = random_scene(n=30)
+    obj = scene_io.object_from_scene(bpy.context, scene, "Splat", y_down_to_z_up=True)
+    assert np.allclose(obj.rotation_euler[:], (-math.pi / 2, 0, 0))
+    assert_same(scene_io.scene_from_object(obj), scene)  # local data untouched
+    world = scene_io.scene_from_object(obj, world=True)
+    down = np.array([0.0, 1.0, 0.0])  # +Y in the capture points down...
+    assert np.allclose(np.array(obj.matrix_world)[:3, :3] @ down, [0, 0, -1], atol=1e-6)  # ...and becomes -Z
+    assert np.allclose(world.means, scene.means @ np.array(obj.matrix_world)[:3, :3].T, atol=1e-5)
+
+
+def test_world_transform_with_uniform_scale_and_refusal_of_non_uniform(bpy_empty):
+    scene = random_scene(n=16)
+    obj = scene_io.object_from_scene(bpy.context, scene, "Splat")
+    obj.location = (1.0, 2.0, 3.0)
+    obj.scale = (2.0, 2.0, 2.0)
+    bpy.context.view_layer.update()
+    world = scene_io.scene_from_object(obj, world=True)
+    assert np.allclose(world.means, scene.means * 2 + [1, 2, 3], atol=1e-5)
+    assert np.allclose(world.log_scales, scene.log_scales + np.log(2), atol=1e-5)
+    obj.scale = (1.0, 3.0, 1.0)
+    bpy.context.view_layer.update()
+    with pytest.raises(InputError, match="non-uniform scale"):
+        scene_io.scene_from_object(obj, world=True)
+    assert_same(scene_io.scene_from_object(obj), scene)  # local read still works
+
+
+def test_objects_without_splat_attributes_are_refused_by_name(bpy_empty):
+    mesh = bpy.data.meshes.new("Plain")
+    mesh.vertices.add(3)
+    obj = bpy.data.objects.new("Plain", mesh)
+    assert not scene_io.is_splat_object(obj)
+    with pytest.raises(InputError, match="'Plain' is not a Gaussian splat object.*f_dc_0"):
+        scene_io.scene_from_object(obj)
+    camera = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
+    with pytest.raises(InputError, match="camera object"):
+        scene_io.scene_from_object(camera)
+
+
+def test_splat_and_compressed_files_import_through_the_same_entry(bpy_empty, tmp_path):
+    scene = random_scene(n=12, degree=0)
+    scene.to_file(tmp_path / "web.splat")
+    obj = scene_io.import_splat_file(bpy.context, str(tmp_path / "web.splat"))
+    assert scene_io.is_splat_object(obj)
+    assert np.array_equal(scene_io.scene_from_object(obj).means, scene.means)
