@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .core.errors import GsEnhancerError
+from .core.image_io import save_png
 
 
 class TerminalProgress:
@@ -135,7 +136,7 @@ def _run_demo(args) -> int:
     scene.to_ply(input_path)
     result = _run_job(config, scene, cameras)
     paths = _write_outputs(result, out / "sample_enhanced.ply", out / "sample_enhanced.blend",
-                           out / "before_after.png", name="Sample Splat")
+                           out / "before_after.png", name="Sample Splat", source=scene, cameras=cameras)
     _print_summary(result, {"input splat": input_path, **paths})
     return 0
 
@@ -147,13 +148,14 @@ def _run_enhance(args) -> int:
     scene = GaussianScene.from_file(args.input)
     cameras = load_cameras(args.cameras)
     result = _run_job(_job_config(args), scene, cameras)
-    paths = _write_outputs(result, args.out, args.blend, args.sheet, name=args.input.stem)
+    paths = _write_outputs(result, args.out, args.blend, args.sheet, name=args.input.stem, source=scene,
+                           cameras=cameras)
     _print_summary(result, paths)
     return 0
 
 
 def _write_outputs(result, splat_path: Path, blend_path: Optional[Path], sheet_path: Optional[Path],
-                   name: str) -> dict[str, Path]:
+                   name: str, source=None, cameras=()) -> dict[str, Path]:
     """Write the outputs, each complete or not at all (written beside, then renamed into place)."""
     paths = {"result splat": _atomic_write(splat_path, lambda tmp: result.scene.to_file(tmp))}
     if sheet_path is not None:
@@ -161,7 +163,8 @@ def _write_outputs(result, splat_path: Path, blend_path: Optional[Path], sheet_p
     if blend_path is not None:
         from .blender.headless import save_result_blend  # needs the bpy module
 
-        paths["blend file"] = _atomic_write(blend_path, lambda tmp: save_result_blend(result.scene, name, tmp))
+        paths["blend file"] = _atomic_write(
+            blend_path, lambda tmp: save_result_blend(tmp, result.scene, name, source=source, cameras=cameras))
     return paths
 
 
@@ -174,14 +177,6 @@ def _atomic_write(path: Path, write) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
-
-
-def save_png(image, path: Path) -> None:
-    """[H, W, 3] float in [0, 1] -> 8-bit PNG."""
-    import numpy as np
-    from PIL import Image
-
-    Image.fromarray((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)).save(path, format="PNG")
 
 
 def _print_summary(result, paths: dict[str, Path]) -> None:

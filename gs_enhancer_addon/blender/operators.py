@@ -1,10 +1,39 @@
-"""Operators: the Enhance Splat button and its helpers."""
+"""Operators: Enhance Splat, Cancel, and the model buttons of the preferences.
+
+Enhance Splat snapshots the scene on the main thread, runs the job in the background runner
+(synchronously under `bpy.app.background`, where there is no UI to keep alive), and applies the
+result on the main thread: one new object, one undo step, the source untouched.
+"""
 
 from __future__ import annotations
 
 import bpy
 
+from ..core.errors import GsEnhancerError
+from .enhance_flow import apply_result, snapshot_request
+from .preferences import get_preferences
+from .runner import PUMP_INTERVAL_S, RUNNER
 from .scene_io import is_splat_object
+
+
+def pump_runner() -> float | None:
+    """Main-thread step of a running job: the UI timer calls it; tests call it directly."""
+    running = RUNNER.pump()
+    _show_progress(running)
+    return PUMP_INTERVAL_S if running else None  # None unregisters the timer
+
+
+def _show_progress(running: bool) -> None:
+    """Redraw the sidebars and mirror the progress in the status bar (no-op without a UI)."""
+    workspace = getattr(bpy.context, "workspace", None)
+    if workspace is not None:
+        workspace.status_text_set(f"Splat Enhancer {RUNNER.state.fraction * 100:.0f}%: {RUNNER.state.message}"
+                                  if running else None)
+    window_manager = getattr(bpy.context, "window_manager", None)
+    for window in getattr(window_manager, "windows", ()):
+        for area in window.screen.areas:
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
 
 
 class GSE_OT_enhance_splat(bpy.types.Operator):
@@ -17,13 +46,131 @@ class GSE_OT_enhance_splat(bpy.types.Operator):
     @classmethod
     def poll(cls, context):
         settings = getattr(context.scene, "gs_enhancer", None)
-        return settings is not None and is_splat_object(settings.source)
+        if settings is None or not is_splat_object(settings.source):
+            cls.poll_message_set("Pick a Gaussian splat object in the Splat Enhancer panel")
+            return False
+        if RUNNER.busy:
+            cls.poll_message_set("An enhancement is already running")
+            return False
+        return True
 
     def execute(self, context):
-        # The staged job (core/job.py) is wired in by the add-on issue; until then the button
-        # says so instead of pretending to work.
-        self.report({"ERROR"}, "The enhancement pipeline is not available in this build yet.")
-        return {"CANCELLED"}
+        if RUNNER.busy:
+            self.report({"ERROR"}, "Another enhancement is running; wait for it or cancel it first.")
+            return {"CANCELLED"}
+        try:
+            request = snapshot_request(context)
+        except GsEnhancerError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        if bpy.app.background:
+            return self._run_now(context, request)
+        start_in_background(request)
+        self.report({"INFO"}, "Enhancing in the background; progress is in the Splat Enhancer panel.")
+        return {"FINISHED"}
+
+    def _run_now(self, context, request):
+        """Synchronous run (background mode): the operator's own undo step covers the new object."""
+        RUNNER.state.running = True
+        try:
+            result = request.run(progress=_sync_progress)
+            obj = apply_result(context, request, result)
+        except GsEnhancerError as exc:
+            RUNNER.state.error, RUNNER.state.message = str(exc), "Failed"
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        finally:
+            RUNNER.state.running = False
+        RUNNER.state.fraction, RUNNER.state.message, RUNNER.state.error = 1.0, "Done", ""
+        self.report({"INFO"}, f"Created '{obj.name}'. " + " ".join(result.notes))
+        return {"FINISHED"}
 
 
-CLASSES = (GSE_OT_enhance_splat,)
+def start_in_background(request) -> None:
+    """Run the job in the runner's thread; pump_runner() (a UI timer) applies the outcome."""
+    RUNNER.start(request.run, on_done=lambda result: _finish(request, result), on_error=_fail)
+    bpy.app.timers.register(pump_runner, first_interval=PUMP_INTERVAL_S)
+
+
+def _sync_progress(fraction: float, message: str) -> None:
+    RUNNER.state.fraction, RUNNER.state.message = fraction, message
+
+
+def _finish(request, result) -> None:
+    """Threaded path, main thread: add the object and push one undo step for it."""
+    obj = apply_result(bpy.context, request, result)
+    RUNNER.state.message = f"Created '{obj.name}'"
+    if not bpy.app.background:  # no undo stack to push to in background mode
+        bpy.ops.ed.undo_push(message="Enhance Splat")
+
+
+def _fail(message: str) -> None:
+    print(f"Splat Enhancer: {message}")
+
+
+class GSE_OT_cancel(bpy.types.Operator):
+    """Stop the running enhancement at its next step; nothing is added to the scene"""
+
+    bl_idname = "gse.cancel"
+    bl_label = "Cancel"
+
+    @classmethod
+    def poll(cls, context):
+        return RUNNER.busy
+
+    def execute(self, context):
+        RUNNER.cancel()
+        return {"FINISHED"}
+
+
+class GSE_OT_download_models(bpy.types.Operator):
+    """Download the configured models into the cache now (needs Blender's online access)"""
+
+    bl_idname = "gse.download_models"
+    bl_label = "Download Models"
+
+    def execute(self, context):
+        if not bpy.app.online_access:
+            self.report({"ERROR"}, "Online access is off: allow it in Preferences > System > Network, "
+                                   "or put the models in local folders and point the settings at them.")
+            return {"CANCELLED"}
+        if RUNNER.busy:
+            self.report({"ERROR"}, "A job is running; download the models when it is done.")
+            return {"CANCELLED"}
+        from .preferences import models_config
+
+        models = models_config(get_preferences(context))
+        if models.tiny:
+            self.report({"INFO"}, "The tiny test models are built locally; nothing to download.")
+            return {"CANCELLED"}
+        if bpy.app.background:
+            try:
+                models.download()
+            except GsEnhancerError as exc:
+                self.report({"ERROR"}, str(exc))
+                return {"CANCELLED"}
+            return {"FINISHED"}
+        RUNNER.start(lambda progress, cancel: models.download(progress, cancel),
+                     on_done=lambda _r: None, on_error=_fail)
+        bpy.app.timers.register(pump_runner, first_interval=PUMP_INTERVAL_S)
+        return {"FINISHED"}
+
+
+class GSE_OT_release_models(bpy.types.Operator):
+    """Free the loaded models and return their GPU memory"""
+
+    bl_idname = "gse.release_models"
+    bl_label = "Release Models"
+
+    def execute(self, context):
+        if RUNNER.busy:
+            self.report({"ERROR"}, "A job is using the models; cancel it or wait until it ends.")
+            return {"CANCELLED"}
+        from ..core.model_set import release_models
+
+        count = release_models()
+        self.report({"INFO"}, f"Released {count} loaded model set(s).")
+        return {"FINISHED"}
+
+
+CLASSES = (GSE_OT_enhance_splat, GSE_OT_cancel, GSE_OT_download_models, GSE_OT_release_models)

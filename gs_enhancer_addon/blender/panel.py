@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import bpy
 
 from .camera_operators import draw_camera_path
-from .operators import GSE_OT_enhance_splat
+from .operators import GSE_OT_cancel, GSE_OT_enhance_splat
+from .runner import RUNNER, RunnerState
 
 CATEGORY = "Splat Enhancer"
 
@@ -18,15 +21,45 @@ class GSE_PT_main(bpy.types.Panel):
     bl_category = CATEGORY
 
     def draw(self, context):
-        draw_main(self.layout, context.scene.gs_enhancer)
+        draw_main(self.layout, context.scene.gs_enhancer, RUNNER.state)
 
 
-def draw_main(layout: bpy.types.UILayout, settings) -> None:
-    """Everything the panel shows; a plain function so tests can call it (draw() never runs headless)."""
+def draw_main(layout: bpy.types.UILayout, settings, state: RunnerState) -> None:
+    """Everything the panel shows (draw() never runs headless: tests use status_line)."""
     layout.prop(settings, "source")
     draw_camera_path(layout, settings)  # camera_operators.py owns this part
     layout.prop(settings, "style_prompt")
+    row = layout.row(align=True)
+    row.prop(settings, "preset", text="")
+    row.prop(settings, "device", text="")
+    advanced = layout.column(align=True)
+    advanced.prop(settings, "steps")
+    advanced.prop(settings, "refine_iterations")
+    advanced.prop(settings, "frames_dir")
+    if state.running:
+        text = status_line(state)[0]
+        if hasattr(layout, "progress"):  # Blender 4.0+
+            layout.progress(factor=state.fraction, type="BAR", text=text)
+        else:
+            layout.label(text=text, icon="TIME")
+        layout.operator(GSE_OT_cancel.bl_idname, icon="CANCEL")
+        return
     layout.operator(GSE_OT_enhance_splat.bl_idname, icon="SHADERFX")
+    line = status_line(state)
+    if line is not None:
+        layout.label(text=line[0], icon=line[1])
+
+
+def status_line(state: RunnerState) -> Optional[tuple[str, str]]:
+    """(text, icon) for the state of the last or current job; None before the first one."""
+    if state.running:
+        return f"{state.fraction * 100:.0f}%  {state.message}", "TIME"
+    if state.error:
+        prefix = "" if state.message == "Cancelled" else "Failed: "
+        return prefix + state.error, "CANCEL" if state.message == "Cancelled" else "ERROR"
+    if state.message:
+        return state.message, "CHECKMARK"
+    return None
 
 
 CLASSES = (GSE_PT_main,)

@@ -1,25 +1,126 @@
-"""Add-on preferences (Edit > Preferences > Add-ons > Splat Enhancer)."""
+"""Add-on preferences (Edit > Preferences > Add-ons > Splat Enhancer): where the models come from.
+
+Nothing here imports torch: the model-set conversion imports core modules only when a job or a
+download starts.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import bpy
+from bpy.props import EnumProperty, StringProperty
 
 # The add-on's own package: "gs_enhancer_addon" in a checkout, "bl_ext.<repo>.splat_enhancer"
 # once installed as an extension. Blender looks preferences up by this name.
 ADDON_PACKAGE = __package__.rpartition(".")[0]
 
+# Public defaults (kept in sync with core/enhance/components.py and core/stylize/config.py by a test).
+DEFAULT_ENHANCER = "stabilityai/stable-video-diffusion-img2vid-xt"
+DEFAULT_CLIP_MODEL = "ViT-B-32"
+DEFAULT_CLIP_PRETRAINED = "laion2b_s34b_b79k"
+DEFAULT_VGG = "timm/vgg19.tv_in1k"
+
 
 class GSE_AP_preferences(bpy.types.AddonPreferences):
     bl_idname = ADDON_PACKAGE
 
+    model_set: EnumProperty(
+        name="Models",
+        description="Which models the enhancement uses",
+        items=(
+            ("PRETRAINED", "Real Weights", "The sources below (hub ids or local folders)"),
+            ("TINY", "Tiny Test Models", "Built-in untrained models: runs offline and fast, does not improve images"),
+        ),
+        default="PRETRAINED",
+    )
+    enhancer_source: StringProperty(
+        name="Enhancer",
+        description="Hub repo id or local folder (diffusers layout: unet/, vae/, image_encoder/, scheduler/ ...)",
+        default=DEFAULT_ENHANCER,
+    )
+    unet_source: StringProperty(
+        name="Fine-tuned UNet", description="Optional folder of a fine-tuned UNet (train-enhancer output)",
+        subtype="DIR_PATH", default="",
+    )
+    decoder_source: StringProperty(
+        name="Spatial-Temporal Decoder", description="Optional folder of a trained decoder (train-decoder output)",
+        subtype="DIR_PATH", default="",
+    )
+    clip_model: StringProperty(
+        name="CLIP Model", description="open_clip architecture name, local folder, or hf-hub:org/name",
+        default=DEFAULT_CLIP_MODEL,
+    )
+    clip_pretrained: StringProperty(
+        name="CLIP Weights", description="open_clip pretrained tag or weights file", default=DEFAULT_CLIP_PRETRAINED,
+    )
+    vgg_source: StringProperty(
+        name="VGG-19", description="Hub id, folder or weights file for the stylization content loss", default=DEFAULT_VGG,
+    )
+    hub_token: StringProperty(
+        name="Hub Token", description="Access token for gated models (Stable Video Diffusion is gated)",
+        subtype="PASSWORD", default="",
+    )
+    cache_dir: StringProperty(
+        name="Model Cache", description="Where downloaded models are kept (empty: the extension's user folder)",
+        subtype="DIR_PATH", default="",
+    )
+
     def draw(self, context):
-        self.layout.label(text="Model sources and cache settings appear here.")
+        draw_preferences(self.layout, self)
+
+
+def draw_preferences(layout, prefs) -> None:
+    layout.prop(prefs, "model_set")
+    column = layout.column()
+    column.active = prefs.model_set == "PRETRAINED"
+    for name in ("enhancer_source", "unet_source", "decoder_source", "clip_model", "clip_pretrained", "vgg_source",
+                 "hub_token"):
+        column.prop(prefs, name)
+    layout.prop(prefs, "cache_dir")
+    layout.label(text=f"Cache in use: {model_cache_path(prefs)}")
+    row = layout.row()
+    row.operator("gse.download_models", icon="IMPORT")
+    row.operator("gse.release_models", icon="TRASH")
+    if not bpy.app.online_access:
+        layout.label(text="Online access is off (Preferences > System > Network): downloads are disabled.", icon="INFO")
 
 
 def get_preferences(context: bpy.types.Context) -> GSE_AP_preferences | None:
     """The preferences, or None when the add-on is registered without being enabled (tests)."""
     addon = context.preferences.addons.get(ADDON_PACKAGE)
     return addon.preferences if addon else None
+
+
+def model_cache_path(prefs) -> Path:
+    """The cache folder: the user's choice, else the extension's user folder, else core's default."""
+    if prefs is not None and prefs.cache_dir:
+        return Path(bpy.path.abspath(prefs.cache_dir))
+    try:
+        return Path(bpy.utils.extension_path_user(ADDON_PACKAGE, path="models", create=True))
+    except (ValueError, AttributeError):  # registered from a checkout, not as an extension
+        from ..core.models import model_cache_dir
+
+        return model_cache_dir()
+
+
+def models_config(prefs):
+    """Preferences -> core.model_set.ModelsConfig (None prefs: the tiny set, as in tests)."""
+    from ..core.enhance.components import EnhancerSources
+    from ..core.model_set import ModelsConfig
+    from ..core.models import ModelSource, set_model_cache_dir
+    from ..core.stylize.config import ClipSpec, VggSpec
+
+    set_model_cache_dir(model_cache_path(prefs))
+    if prefs is None or prefs.model_set == "TINY":
+        return ModelsConfig(tiny=True)
+    token = prefs.hub_token or None
+    optional = lambda path: ModelSource(bpy.path.abspath(path), token=token) if path else None  # noqa: E731
+    enhancer = EnhancerSources(base=ModelSource(prefs.enhancer_source, token=token),
+                               unet=optional(prefs.unet_source), decoder=optional(prefs.decoder_source))
+    return ModelsConfig(tiny=False, enhancer=enhancer,
+                        clip=ClipSpec(model_name=prefs.clip_model, pretrained=prefs.clip_pretrained),
+                        vgg=VggSpec(source=prefs.vgg_source), offline=not bpy.app.online_access)
 
 
 CLASSES = (GSE_AP_preferences,)

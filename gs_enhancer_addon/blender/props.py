@@ -74,6 +74,47 @@ class GSE_PG_settings(bpy.types.PropertyGroup):
         description='Text describing the look to apply, e.g. "a watercolor painting"; empty: enhance only',
         default="",
     )
+    preset: EnumProperty(
+        name="Quality",
+        description="Diffusion steps, views and fine-tuning length",
+        items=(
+            ("FAST", "Fast", "10 diffusion steps, 7 views per segment, short fine-tuning"),
+            ("BALANCED", "Balanced", "25 diffusion steps, 23 views per segment (one 25-frame window)"),
+            ("BEST", "Best", "50 diffusion steps, long fine-tuning"),
+        ),
+        default="BALANCED",
+        update=lambda self, _context: self.apply_preset_views(),
+    )
+    device: EnumProperty(
+        name="Device",
+        description="Where the work runs",
+        items=(
+            ("AUTO", "Auto", "The CUDA GPU when there is one, else the CPU"),
+            ("CUDA", "CUDA GPU", "The first CUDA GPU"),
+            ("CPU", "CPU", "The CPU: small scenes only (slow)"),
+        ),
+        default="AUTO",
+    )
+    steps: IntProperty(
+        name="Diffusion Steps", description="Denoising steps per window (0: the quality preset's)", default=0, min=0,
+        max=200,
+    )
+    refine_iterations: IntProperty(
+        name="Fine-Tuning Iterations", description="Gaussian fine-tuning steps (0: the quality preset's)", default=0,
+        min=0, max=100_000,
+    )
+    frames_dir: StringProperty(
+        name="Save Frames",
+        description="Optional folder for the rendered, generated and final views as PNG files (empty: not saved)",
+        subtype="DIR_PATH",
+        default="",
+    )
+
+    def apply_preset_views(self) -> None:
+        """Presets set the views per segment; the user may still change it afterwards."""
+        from ..core.job import PRESET_VIEWS_PER_SEGMENT
+
+        self.views_per_segment = PRESET_VIEWS_PER_SEGMENT[self.preset.lower()]
 
 
 CLASSES = (GSE_PG_path_camera, GSE_PG_settings)
@@ -81,6 +122,23 @@ CLASSES = (GSE_PG_path_camera, GSE_PG_settings)
 
 def register_scene_properties() -> None:
     bpy.types.Scene.gs_enhancer = PointerProperty(type=GSE_PG_settings)
+
+
+def job_config(settings, prefs, *, in_background: bool):
+    """Sidebar settings + preferences -> core.job.JobConfig (the one conversion, Convention 2)."""
+    from ..core.job import preset_config
+    from .camera_io import trajectory_config
+    from .preferences import models_config
+
+    config = preset_config(settings.preset.lower(), device=settings.device.lower(),
+                           models=models_config(prefs), keep_models_loaded=not in_background,
+                           trajectory=trajectory_config(settings))
+    config.stylize.text = settings.style_prompt.strip()
+    if settings.steps:
+        config.enhance.num_inference_steps = settings.steps
+    if settings.refine_iterations:
+        config.refine.iterations = settings.refine_iterations
+    return config
 
 
 def unregister_scene_properties() -> None:

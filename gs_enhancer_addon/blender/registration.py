@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import bpy
 
-from . import camera_operators, io_operators, operators, panel, preferences, props
+from . import camera_operators, io_operators, operators, panel, preferences, props, sample
 
 CLASSES = (
     *preferences.CLASSES,
     *props.CLASSES,
     *operators.CLASSES,
+    *sample.CLASSES,
     *camera_operators.CLASSES,
     *io_operators.CLASSES,
     *panel.CLASSES,

@@ -26,7 +26,8 @@ import numpy as np
 from .cameras import Camera, Trajectory, TrajectoryConfig, trajectory_from_references, trajectory_from_samples
 from .errors import DeviceError, InputError
 from .gaussians import GaussianScene
-from .progress import CancelFn, ProgressFn, StagedProgress, check_cancel
+from .image_io import load_image
+from .progress import CancelFn, ProgressFn, StagedProgress, check_cancel, sub_progress
 
 DeviceName = Literal["auto", "cuda", "cpu"]
 PathKind = Literal["references", "samples"]
@@ -46,6 +47,8 @@ class JobConfig:
     allow_cpu: bool = True  # CPU runs are for small scenes and the tiny models
     render_size: Optional[tuple[int, int]] = None  # (width, height) override of the cameras' size
     use_reference_images: bool = True  # a camera's real photo replaces its render as reference frame
+    keep_models_loaded: bool = False  # True: models stay in (GPU) memory for the next job (the add-on),
+    # until model_set.release_models(); False: everything is released when the job ends
 
     def __post_init__(self) -> None:
         from .enhance import EnhancerConfig
@@ -59,12 +62,17 @@ class JobConfig:
         self.models = self.models or ModelsConfig()
 
 
+PRESET_STEPS = {"fast": 10, "balanced": 25, "best": 50}  # diffusion steps per window
+PRESET_REFINE_ITERATIONS = {"fast": 150, "balanced": 500, "best": 1500}
+PRESET_VIEWS_PER_SEGMENT = {"fast": 7, "balanced": 23, "best": 23}  # 23: one 25-frame SVD-xt window
+
+
 def preset_config(preset: Preset = "balanced", **overrides) -> JobConfig:
     """Fast / Balanced / Best: diffusion steps, refinement length and views per segment."""
     from .enhance import EnhancerConfig
     from .refine import RefineConfig
 
-    steps, iterations, views = {"fast": (10, 150, 7), "balanced": (25, 500, 23), "best": (50, 1500, 23)}[preset]
+    steps, iterations, views = PRESET_STEPS[preset], PRESET_REFINE_ITERATIONS[preset], PRESET_VIEWS_PER_SEGMENT[preset]
     config = JobConfig(trajectory=TrajectoryConfig(views_per_segment=views),
                        enhance=EnhancerConfig(num_inference_steps=steps), refine=RefineConfig(iterations=iterations))
     for name, value in overrides.items():
@@ -125,21 +133,25 @@ class EnhanceJob:
 
     # -- run ----------------------------------------------------------------------------------
     def run(self, scene: GaussianScene, cameras: Sequence[Camera], *, path: PathKind = "references",
-            progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None) -> JobResult:
+            trajectory: Optional[Trajectory] = None, progress: Optional[ProgressFn] = None,
+            cancel: Optional[CancelFn] = None) -> JobResult:
+        """`cameras`: the reference cameras (path="references") or the dense samples of an animated
+        camera (path="samples"), in the splat's frame. `trajectory`: an already sampled path (the
+        add-on samples it on the main thread); then it is used as is."""
         staged = StagedProgress(progress, STAGES)
         seconds: dict[str, float] = {}
         try:
-            return self._run(scene, list(cameras), path, staged, seconds, cancel)
+            return self._run(scene, list(cameras), path, trajectory, staged, seconds, cancel)
         finally:
-            _release_memory()
+            _release_memory(self.config.keep_models_loaded)
 
-    def _run(self, scene, cameras, path, staged, seconds, cancel) -> JobResult:
+    def _run(self, scene, cameras, path, trajectory, staged, seconds, cancel) -> JobResult:
         with _timed(seconds, "check"):
             staged.stage(0)(0.0)
             device = self.check_inputs(scene, cameras, path)
         with _timed(seconds, "trajectory"):
             staged.stage(1)(0.0)
-            trajectory = self._trajectory(cameras, path)
+            trajectory = trajectory or self._trajectory(cameras, path)
             check_cancel(cancel)
         with _timed(seconds, "render"):
             before = render_views(scene, trajectory.cameras, device, staged.stage(2), cancel)
@@ -175,17 +187,16 @@ class EnhanceJob:
     def _enhance(self, frames, trajectory, device, progress, cancel) -> np.ndarray:  # [V, H, W, 3]
         import torch
 
-        pipeline = self.config.models.load_enhancer(device, progress)
+        pipeline = self.config.models.load_enhancer(device, sub_progress(progress, 0.0, 0.1))
+        windows = trajectory.windows
         out = frames.copy()
-        for w, window in enumerate(trajectory.windows):
+        for w, window in enumerate(windows):
             idx = list(window.indices)
             x = torch.from_numpy(frames[idx]).permute(0, 3, 1, 2)  # [T+2, 3, H, W]
-            done = w / len(trajectory.windows)
-            sub = lambda f, m, w=w, done=done: progress(done + f / len(trajectory.windows),  # noqa: E731
-                                                        f"window {w + 1}/{len(trajectory.windows)}: {m}")
+            sub = sub_progress(progress, 0.1 + 0.9 * w / len(windows), 0.1 + 0.9 * (w + 1) / len(windows),
+                               prefix=f"window {w + 1}/{len(windows)}")
             enhanced = pipeline(x, self.config.enhance, device=device, progress=sub, cancel=cancel)
             out[idx[1:-1]] = enhanced[1:-1].permute(0, 2, 3, 1).numpy()  # references stay as they were
-        del pipeline
         return out
 
     # -- 5 ------------------------------------------------------------------------------------
@@ -230,18 +241,6 @@ def render_views(scene: GaussianScene, cameras: Sequence[Camera], device, progre
     return np.concatenate(frames, axis=0)
 
 
-def load_image(path: str, width: int, height: int) -> np.ndarray:  # [H, W, 3] float32 in [0, 1]
-    """A reference photo, resized to the camera's render size."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            image = image.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
-            return np.asarray(image, dtype=np.float32) / 255.0
-    except (OSError, ValueError) as exc:
-        raise InputError(f"Reference image {path} cannot be read ({exc}); fix the path or remove it from the camera.") from None
-
-
 def _resized(camera: Camera, size: Optional[tuple[int, int]]) -> Camera:
     if size is None or (camera.width, camera.height) == tuple(size):
         return camera
@@ -263,12 +262,14 @@ def _timed(seconds: dict[str, float], name: str) -> Iterator[None]:
         seconds[name] = time.perf_counter() - t0
 
 
-def _release_memory() -> None:
-    gc.collect()
-    try:
-        import torch
+def _release_memory(keep_models: bool) -> None:
+    """Free what the job allocated (and its models unless kept); GPU memory goes back to the driver."""
+    from .model_set import release_models
 
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except ImportError:
-        pass
+    if not keep_models:
+        release_models()
+    gc.collect()
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -84,17 +84,60 @@ class ModelsConfig:
                     resolve_model_source(ModelSource(location), offline=True)
 
     def load_enhancer(self, device, progress=None):
-        """The EnhancerPipeline on `device` (the tiny one is saved once, then loaded like real weights)."""
+        """The EnhancerPipeline on `device`, kept loaded for the next job until release_models().
+
+        The tiny set is saved once, then loaded through the same code as real weights.
+        """
         from .enhance.components import EnhancerSources, ensure_tiny_enhancer, load_enhancer
 
-        if self.tiny:
-            folder = ensure_tiny_enhancer(model_cache_dir() / "tiny", seed=self.seed)
-            return load_enhancer(EnhancerSources(base=ModelSource(str(folder)), variant=None), device=device,
-                                 progress=progress, offline=True)
-        return load_enhancer(self.enhancer, device=device, progress=progress, offline=self.offline)
+        key = ("enhancer", repr(self.enhancer) if not self.tiny else f"tiny-{self.seed}", str(device))
+        if key not in _LOADED:
+            release_models()  # one set on the GPU at a time
+            if self.tiny:
+                folder = ensure_tiny_enhancer(model_cache_dir() / "tiny", seed=self.seed)
+                sources, offline = EnhancerSources(base=ModelSource(str(folder)), variant=None), True
+            else:
+                sources, offline = self.enhancer, self.offline
+            _LOADED[key] = load_enhancer(sources, device=device, progress=progress, offline=offline)
+        return _LOADED[key]
+
+    def download(self, progress=None, cancel=None) -> None:
+        """Fetch every configured hub model into the cache now (the preferences' Download button)."""
+        from .enhance.components import resolve_enhancer_base
+        from .progress import check_cancel, sub_progress
+
+        extras = [s for s in (self.enhancer.unet, self.enhancer.decoder) if s is not None and s.repo_id]
+        extras += [ModelSource(loc) for loc in (self.clip.model_name, self.vgg.source)
+                   if loc.startswith("hf-hub:") or (not Path(loc).exists() and "/" in loc)]
+        steps = 1 + len(extras)
+        resolve_enhancer_base(self.enhancer, sub_progress(progress, 0.0, 1.0 / steps), offline=False)
+        for i, source in enumerate(extras, start=1):
+            check_cancel(cancel)
+            resolve_model_source(source, progress=sub_progress(progress, i / steps, (i + 1) / steps), offline=False)
 
     def notes(self) -> list[str]:
         return [TINY_NOTE] if self.tiny else []
 
 
-__all__ = ["ModelsConfig", "TINY_NOTE"]
+# Loaded pipelines, reused by the next job with the same sources and device.
+_LOADED: dict[tuple, object] = {}
+
+
+def release_models() -> int:
+    """Drop every loaded model and return GPU memory to the driver; returns how many were dropped."""
+    import gc
+
+    count = len(_LOADED)
+    _LOADED.clear()
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+    return count
+
+
+__all__ = ["ModelsConfig", "TINY_NOTE", "release_models"]

@@ -29,13 +29,15 @@ def report(progress: Optional[ProgressFn], fraction: float, message: str = "") -
         progress(min(1.0, max(0.0, float(fraction))), message)
 
 
-def sub_progress(progress: Optional[ProgressFn], start: float, end: float) -> Optional[ProgressFn]:
-    """Map a sub-task's [0, 1] onto [start, end] of `progress` (for nested stages)."""
+def sub_progress(progress: Optional[ProgressFn], start: float, end: float, prefix: str = "") -> Optional[ProgressFn]:
+    """Map a sub-task's [0, 1] onto [start, end] of `progress` (for nested stages); `prefix`
+    is put before the sub-task's messages ("window 2/4: step 3/25")."""
     if progress is None:
         return None
 
     def mapped(fraction: float, message: str = "") -> None:
-        report(progress, start + (end - start) * fraction, message)
+        text = f"{prefix}: {message}" if prefix and message else prefix or message
+        report(progress, start + (end - start) * min(1.0, max(0.0, fraction)), text)
 
     return mapped
 
