@@ -42,9 +42,12 @@ def rasterize_gsplat(
             f"The CUDA renderer (gsplat) could not be loaded ({exc}). Reinstall the add-on's "
             "dependencies, or render on the CPU."
         ) from exc
+    dtype = means.dtype  # gsplat's kernels take float32; autograd casts the gradients back
+    f32 = [t.float() for t in (means, quats, scales, opacities, colors, viewmats, Ks)]
+    backgrounds = None if backgrounds is None else backgrounds.float()
     try:
         out, alpha, meta = rasterization(
-            means, quats, scales, opacities, colors, viewmats, Ks, width, height,
+            *f32, width, height,
             near_plane=settings.near_plane, far_plane=settings.far_plane, eps2d=settings.eps2d,
             sh_degree=sh_degree, packed=settings.packed, backgrounds=backgrounds,
             render_mode="RGB+ED", rasterize_mode="antialiased" if settings.antialiased else "classic",
@@ -54,6 +57,7 @@ def rasterize_gsplat(
             "The GPU ran out of memory while rendering. Render fewer or smaller views, or close "
             "other programs using the GPU."
         ) from exc
+    out, alpha = out.to(dtype), alpha.to(dtype)
     return out[..., :-1], alpha, out[..., -1:], _visible(meta, viewmats.shape[0], means.shape[0])
 
 

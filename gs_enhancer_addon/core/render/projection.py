@@ -12,7 +12,6 @@ sqrt(det(Sigma2d) / det(Sigma2d + eps2d I)), gsplat's compensation.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
