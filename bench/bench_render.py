@@ -45,6 +45,18 @@ def scene_in_view(n: int, seed: int = 0, pixel_size: float = 1.0 / 128) -> Gauss
     )
 
 
+def scene_covering_view(n: int, seed: int = 0) -> GaussianScene:
+    """Worst case for memory: n large, faint Gaussians that each cover the whole image."""
+    rng = np.random.default_rng(seed)
+    return GaussianScene(
+        rng.uniform([-0.3, -0.3, 2.5], [0.3, 0.3, 3.5], (n, 3)).astype(np.float32),
+        rng.normal(size=(n, 4)).astype(np.float32),
+        np.log(rng.uniform(0.3, 0.6, (n, 3))).astype(np.float32),
+        np.full(n, -4.0, np.float32),
+        rng.normal(0, 0.3, (n, 16, 3)).astype(np.float32),
+    )
+
+
 def camera(width: int, height: int) -> Camera:
     f = 1.5 * width / 2  # 2 units at distance 3 fill the width
     K = np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1.0]])
@@ -82,18 +94,19 @@ def cpu_table(quick: bool) -> None:
 
 
 def memory_check() -> None:
-    """Peak resident memory of a fresh process rendering 10k Gaussians at 128x128, fwd+bwd."""
+    """Peak resident memory of a fresh process rendering 10k Gaussians at 128x128, fwd+bwd,
+    each Gaussian covering the whole image (164M pixel-Gaussian pairs, no early stop)."""
     code = (
-        "import resource, torch, sys; sys.path.insert(0, %r);"
+        "import resource, torch, sys; sys.path.insert(0, %r); torch.set_num_threads(1);"
         "from bench.bench_render import *;"
         "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
-        "time_render(scene_in_view(10_000), camera(128, 128), 'cpu', 'cpu', True, 1);"
+        "time_render(scene_covering_view(10_000), camera(128, 128), 'cpu', 'cpu', True, 1);"
         "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
         "print(base // 1024, peak // 1024)"
     ) % str(ROOT)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     base, peak = map(int, out.stdout.split()[-2:])
-    print(f"\nmemory: 10k Gaussians at 128x128 fwd+bwd: peak RSS {peak} MB (after imports {base} MB,"
+    print(f"\nmemory: 10k Gaussians each covering 128x128, fwd+bwd: peak RSS {peak} MB (after imports {base} MB,"
           f" rendering added {peak - base} MB)")
 
 
@@ -107,7 +120,7 @@ def cuda_table() -> None:
         both = time_render(scene, cam, "cuda", "cuda", True, 20)
         print(f"{n:>10,} {1 / fwd:10.1f} {1 / both:14.1f}", flush=True)
     print("\nCUDA: torch reference on the same GPU (for scale), 100k Gaussians")
-    for s in (256, 1920):
+    for s in (256, 512):
         cam = camera(s, s * 9 // 16)
         scene = scene_in_view(100_000, pixel_size=1.0 / s)
         both = time_render(scene, cam, "cuda", "cpu", True, 3)

@@ -250,8 +250,10 @@ def test_background_fills_where_nothing_is_drawn():
 def test_errors_the_user_can_cause_are_clear():
     g = tensors(random_scene(5, degree=1))
     cam = [look_at((0, -3, 0), (0, 0, 0))]
-    with pytest.raises(DeviceError, match="CUDA"):
-        render(g, cam, backend="cuda")
+    for backend in ("cuda", "gsplat"):
+        with pytest.raises(DeviceError, match="CUDA"):
+            render(g, cam, backend=backend)
+    torch.testing.assert_close(render(g, cam, backend="torch").rgb, render(g, cam, backend="cpu").rgb)
     with pytest.raises(InputError, match="degree 1"):
         render(g, cam, sh_degree=2)
     with pytest.raises(InputError, match="Features"):

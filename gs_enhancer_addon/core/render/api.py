@@ -52,8 +52,8 @@ def render(
 
     `sh_degree` defaults to all the SH bands present. `features` [N, D] are composited with the
     same weights as the colours (no background), e.g. the scales for pixel confidence.
-    `backend`: "cuda" = gsplat (tensors on CUDA), "cpu" = the pure-torch reference, which runs on
-    the tensors' device, "auto" = gsplat for CUDA tensors, else the reference.
+    `backend`: "cuda"/"gsplat" = gsplat (tensors on CUDA), "cpu"/"torch" = the pure-torch reference,
+    which runs on the tensors' device, "auto" = gsplat for CUDA tensors, else the reference.
     """
     settings = settings or RenderSettings()
     width, height = _check_cameras(cameras)
@@ -94,9 +94,9 @@ def _view_colors(gaussians: GaussianTensors, viewmats: Tensor, degree: int, feat
 
 def _pick_backend(backend: str, device: torch.device) -> bool:
     """True for gsplat, False for the reference."""
-    if backend == "cpu":
+    if backend in ("cpu", "torch"):
         return False
-    if backend == "cuda":
+    if backend in ("cuda", "gsplat"):
         if device.type != "cuda" or not torch.cuda.is_available():
             raise DeviceError(
                 "CUDA rendering was requested, but the Gaussians are not on a CUDA GPU"
@@ -105,7 +105,7 @@ def _pick_backend(backend: str, device: torch.device) -> bool:
             )
         return True
     if backend != "auto":
-        raise InputError(f"Unknown render backend {backend!r}: use 'auto', 'cuda' or 'cpu'.")
+        raise InputError(f"Unknown render backend {backend!r}: use 'auto', 'cuda' (gsplat) or 'cpu' (torch).")
     if device.type != "cuda":
         return False
     if not gsplat_available():
