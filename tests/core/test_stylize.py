@@ -206,6 +206,24 @@ def test_vgg_weights_load_from_a_safetensors_file_and_missing_hub_weights_fail_c
     assert isinstance(loaded, VGG19Features)
 
 
+def test_components_follow_the_content_network_setting(parts, tmp_path):
+    from gs_enhancer_addon.core.stylize.components import load_components
+    from gs_enhancer_addon.core.stylize.config import StylizeConfig
+
+    clip, _ = parts
+    folder = save_clip_folder(clip, tmp_path / "clip", TINY_CLIP_CONFIG)
+    config = StylizeConfig(text="fire", clip=ClipSpec(model_name=str(folder)),
+                           losses=StyleLossConfig(content_network="clip"))
+    loaded, content_net = load_components(config)
+    image = torch.rand(1, 3, 32, 32)
+    feats = content_net(image)
+    assert len(feats) == 2 and feats[0].shape == (1, 64, 4, 4)
+    assert content_loss(content_net, image, feats).item() == 0.0
+    config.losses.content_network = "vgg19"
+    with pytest.raises(ModelNotAvailableError, match="vgg19"):  # default hub VGG, offline in tests
+        load_components(config, offline=True)
+
+
 @pytest.mark.cuda
 def test_clip_runs_in_half_precision_on_cuda(parts, tmp_path):
     clip, _ = parts

@@ -34,6 +34,7 @@ from .trainer import ContentNet, StyleTrainer
 class StylizeResult:
     scene: GaussianScene  # the stylized Gaussians (the input scene when stylization is off)
     per_frame_2d: list[np.ndarray] = field(default_factory=list)  # f alone after pre-training, V x [H, W, 3]
+    final_2d: list[np.ndarray] = field(default_factory=list)  # f after mutual learning, V x [H, W, 3]
     rounds: list[dict] = field(default_factory=list)  # per fit: "total", its terms, "fit_mse"
 
 
@@ -105,4 +106,5 @@ def stylize_scene(
         renders = render_views(result.scene, cameras, device)
         result.rounds.append(_evaluate(trainer, renders, m.lambda_mimic))
         report(progress, (r + 1) / phases, f"Stylization round {r + 1}/{phases}")
+    result.final_2d = [t.permute(1, 2, 0).cpu().numpy() for t in targets]
     return result
