@@ -92,9 +92,10 @@ def run_unet(
     """One UNet evaluation with per-frame cross-attention conditioning."""
     batch, frames = embeddings.shape[:2]
     flat = embeddings.reshape(batch * frames, 1, embeddings.shape[-1])
+    # Contiguous input: a strided (channel-sliced) input made the UNet's backward segfault on CPU torch 2.13.
     with per_frame_cross_attention(unet, flat):
         return unet(
-            model_input, timestep, encoder_hidden_states=embeddings[:, 0], added_time_ids=added_time_ids,
+            model_input.contiguous(), timestep, encoder_hidden_states=embeddings[:, 0], added_time_ids=added_time_ids,
             return_dict=False,
         )[0]
 

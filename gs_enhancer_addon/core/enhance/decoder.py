@@ -133,7 +133,7 @@ class SpatialTemporalDecoder(ModelMixin, ConfigMixin):
         features: dict[int, Tensor] = {}
         with self._capture_encoder_features(features):
             latents = self.vae.encode(pixels.to(self.vae.dtype)).latent_dist.mode()
-        return latents, features
+        return latents.contiguous(), features  # mode() is a strided view; see conditioning.run_unet
 
     def decode(
         self,

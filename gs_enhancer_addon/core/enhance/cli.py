@@ -1,0 +1,65 @@
+"""argparse commands for the trainings: `train-enhancer` and `train-decoder`.
+
+The package CLI wires them with `add_training_commands(subparsers)`; each parsed namespace carries
+`func(args) -> int`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dataset", help="dataset folder (<window>/input/*.png, <window>/target/*.png)")
+    parser.add_argument("output_dir", help="checkpoints and the trained model folder go here")
+    parser.add_argument("--base", help="base SVD folder or hub id (default: the SVD img2vid-xt repo)")
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--checkpoint-every", type=int)
+    parser.add_argument("--no-resume", dest="resume", action="store_false", default=None,
+                        help="start from step 0 even if checkpoints exist")
+    parser.add_argument("--device", help="auto, cpu or cuda")
+    parser.add_argument("--max-pixels", type=int)
+    parser.add_argument("--seed", type=int)
+
+
+def _config(cls, args: argparse.Namespace):
+    names = {f.name for f in fields(cls)}
+    values = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    return cls(**values)
+
+
+def _print_progress(fraction: float, message: str) -> None:
+    print(f"[{fraction * 100:5.1f}%] {message}", file=sys.stderr, flush=True)
+
+
+def _run_enhancer(args: argparse.Namespace) -> int:
+    from .training import EnhancerTrainConfig, train_enhancer
+
+    result = train_enhancer(_config(EnhancerTrainConfig, args), progress=_print_progress)
+    print(f"Trained UNet saved to {result.output}")
+    return 0
+
+
+def _run_decoder(args: argparse.Namespace) -> int:
+    from .training import DecoderTrainConfig, train_decoder
+
+    result = train_decoder(_config(DecoderTrainConfig, args), progress=_print_progress)
+    print(f"Trained spatial-temporal decoder saved to {result.output}")
+    return 0
+
+
+def add_training_commands(subparsers) -> None:
+    """Register `train-enhancer` and `train-decoder` on an argparse subparsers object."""
+    enhancer = subparsers.add_parser("train-enhancer", help="fine-tune the video UNet's temporal layers")
+    _add_common(enhancer)
+    enhancer.add_argument("--conditioning-dropout", type=float)
+    enhancer.set_defaults(func=_run_enhancer)
+    decoder = subparsers.add_parser("train-decoder", help="train the spatial-temporal decoder (CFW)")
+    _add_common(decoder)
+    decoder.add_argument("--decoder", help="start from this trained decoder folder")
+    decoder.add_argument("--adversarial-weight", type=float)
+    decoder.add_argument("--disc-start", type=int)
+    decoder.set_defaults(func=_run_decoder)
