@@ -152,10 +152,7 @@ def load_enhancer(
 
 def _resolve_base(sources: EnhancerSources, progress, offline) -> Path:
     patterns = CONFIG_PATTERNS + _weight_patterns(sources.variant if sources.base.repo_id else None)
-    if sources.unet is not None:  # a separate UNet: skip the base repo's UNet weights
-        patterns = tuple(p for p in patterns) + ("!unet",)
-    base = resolve_model_source(sources.base, allow_patterns=[p for p in patterns if p != "!unet"],
-                                progress=progress, offline=offline)
+    base = resolve_model_source(sources.base, allow_patterns=list(patterns), progress=progress, offline=offline)
     if not (base / "scheduler").exists():
         raise ModelNotAvailableError(f"{base} is not an enhancer/SVD folder (no scheduler/ subfolder).")
     return base
