@@ -165,7 +165,7 @@ class GaussianScene:
     # ------------------------------------------------------------------ files
     @classmethod
     def from_file(cls, path: str | Path, nonfinite: NonFinitePolicy = "error") -> "GaussianScene":
-        """Read .ply (INRIA or SuperSplat compressed), .splat or .spz, chosen by extension/content."""
+        """Read .ply (INRIA layout or SuperSplat compressed) or .splat, chosen by content and extension."""
         from .io import read_scene
 
         return read_scene(path, nonfinite=nonfinite)
