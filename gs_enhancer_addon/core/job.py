@@ -116,7 +116,7 @@ class EnhanceJob:
             what = "reference cameras" if path == "references" else "sampled frames of the animated camera"
             raise InputError(f"The camera path needs at least {minimum} {what}; found {len(cameras)}.")
         device = self._device()
-        self.config.models.check_available(stylize=bool(self.config.stylize.text.strip()))
+        self.config.models.check_available(stylize=self.config.stylize.enabled)
         return device
 
     def _device(self) -> "torch.device":
@@ -201,14 +201,19 @@ class EnhanceJob:
 
     # -- 5 ------------------------------------------------------------------------------------
     def _stylize(self, scene, generated, trajectory, device, progress, cancel):
-        if not self.config.stylize.text.strip():
+        """CLIPstyler's losses made 3D-consistent by StylizedNeRF's mutual learning; the style
+        network's final outputs become the refinement targets."""
+        if not self.config.stylize.enabled:
             progress(1.0, "no style text: skipped")
             return scene, generated
-        from .stylize import stylize_scene
+        from .stylize.mutual import stylize_scene
 
-        result = stylize_scene(scene, trajectory, generated, self.config.stylize, self.config.refine,
-                               device=device, progress=progress, cancel=cancel)
-        return result.scene, result.stylized_views
+        (clip, content_net), config = self.config.models.load_style_models(self.config.stylize, device)
+        result = stylize_scene(scene, trajectory.cameras, list(generated), config, clip, content_net,
+                               refine_config=self.config.refine, confidences=trajectory.confidence.tolist(),
+                               progress=progress, cancel=cancel)
+        # f's outputs after mutual learning: the enhanced views restyled, pulled toward the 3D model.
+        return result.scene, np.stack(result.final_2d).astype(np.float32)
 
     # -- 6 ------------------------------------------------------------------------------------
     def _refine(self, scene, generated, trajectory, device, progress, cancel) -> GaussianScene:

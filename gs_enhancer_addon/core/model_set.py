@@ -101,6 +101,25 @@ class ModelsConfig:
             _LOADED[key] = load_enhancer(sources, device=device, progress=progress, offline=offline)
         return _LOADED[key]
 
+    def load_style_models(self, config: "StylizeConfig", device):
+        """(CLIP, content network) for stylization; the tiny ones are saved once, then loaded
+        through the same loaders as real weights. Returns them with the StylizeConfig to use."""
+        from dataclasses import replace
+
+        from .stylize.components import load_components
+        from .stylize.config import ClipSpec, VggSpec
+
+        key = ("style", "tiny" if self.tiny else repr((self.clip, self.vgg)), str(device))
+        if self.tiny:
+            clip_dir, vgg_file = ensure_tiny_style_models(model_cache_dir() / "tiny", self.seed)
+            config = replace(config, clip=ClipSpec(model_name=str(clip_dir)),
+                             vgg=VggSpec(source=str(vgg_file), width_divisor=TINY_VGG_DIVISOR), offline=True)
+        else:
+            config = replace(config, clip=self.clip, vgg=self.vgg, offline=self.offline)
+        if key not in _LOADED:
+            _LOADED[key] = load_components(config, device)
+        return _LOADED[key], config
+
     def download(self, progress=None, cancel=None) -> None:
         """Fetch every configured hub model into the cache now (the preferences' Download button)."""
         from .enhance.components import resolve_enhancer_base
@@ -117,6 +136,30 @@ class ModelsConfig:
 
     def notes(self) -> list[str]:
         return [TINY_NOTE] if self.tiny else []
+
+
+TINY_VGG_DIVISOR = 16  # the tiny VGG-19's channel divisor
+
+
+def ensure_tiny_style_models(cache_dir: Path, seed: int = 0) -> tuple[Path, Path]:
+    """Save the tiny CLIP (open_clip folder) and narrow VGG-19 (safetensors) once; return their paths."""
+    from safetensors.torch import save_file
+
+    from .stylize.clip_model import TINY_CLIP_CONFIG, save_clip_folder, tiny_clip
+    from .stylize.vgg import tiny_vgg19
+
+    clip_dir = cache_dir / f"tiny-clip-seed{seed}"
+    vgg_file = cache_dir / f"tiny-vgg19-seed{seed}.safetensors"
+    if not (clip_dir / "open_clip_config.json").exists():
+        partial = clip_dir.with_name(clip_dir.name + ".partial")
+        save_clip_folder(tiny_clip(seed), partial, TINY_CLIP_CONFIG)
+        partial.replace(clip_dir)  # nothing half-written under the final name
+    if not vgg_file.exists():
+        partial = vgg_file.with_name(vgg_file.name + ".partial")
+        state = {k: v.contiguous() for k, v in tiny_vgg19(seed, TINY_VGG_DIVISOR).state_dict().items()}
+        save_file(state, str(partial))
+        partial.replace(vgg_file)
+    return clip_dir, vgg_file
 
 
 # Loaded pipelines, reused by the next job with the same sources and device.

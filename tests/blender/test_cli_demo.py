@@ -1,0 +1,39 @@
+"""README command 1's job: `python -m gs_enhancer_addon demo` writes all its outputs (small settings)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.needs_torch
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_demo_writes_ply_blend_and_sheet(tmp_path):
+    out = tmp_path / "demo"
+    env = {**os.environ, "GS_ENHANCER_MODEL_CACHE": str(tmp_path / "models")}
+    result = subprocess.run(
+        [sys.executable, "-m", "gs_enhancer_addon", "demo", "--out", str(out), "--views-per-segment", "1",
+         "--steps", "2", "--refine-iterations", "2"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["before_after.png", "sample_enhanced.blend", "sample_enhanced.ply", "sample_input.ply"]
+    for name in names:
+        assert str((out / name).resolve()) in result.stdout, f"{name}'s path is printed"
+    assert "untrained" in result.stdout
+
+    check = subprocess.run([sys.executable, "-c", f"""
+import bpy
+bpy.ops.wm.open_mainfile(filepath={str(out / 'sample_enhanced.blend')!r})
+obj = bpy.data.objects['Sample Splat Enhanced']
+print(obj.type, len(obj.data.attributes['opacity'].data), sorted(o.type for o in bpy.data.objects))
+"""], env=env, capture_output=True, text=True, timeout=300)
+    assert check.returncode == 0, check.stderr[-2000:]
+    kind, count, _types = check.stdout.strip().splitlines()[-1].split(" ", 2)
+    assert kind in ("POINTCLOUD", "MESH") and int(count) == 2000

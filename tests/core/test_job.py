@@ -1,0 +1,126 @@
+"""EnhanceJob: the stages run in order on the tiny models; inputs are checked first; cancel works."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from gs_enhancer_addon.core.errors import Cancelled, DeviceError, InputError, ModelNotAvailableError
+from gs_enhancer_addon.core.job import STAGES, EnhanceJob, preset_config
+from gs_enhancer_addon.core.sample import SampleConfig, sample_cameras, sample_scene
+
+SMALL = SampleConfig(sphere_gaussians=200, ground_gaussians=100, reference_cameras=3, width=32, height=24)
+
+
+@pytest.fixture(autouse=True)
+def model_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("GS_ENHANCER_MODEL_CACHE", str(tmp_path_factory.getbasetemp() / "models"))
+
+
+def tiny_config(style: str = ""):
+    config = preset_config("fast")
+    config.trajectory.views_per_segment = 2
+    config.enhance = dataclasses.replace(config.enhance, num_inference_steps=2)
+    config.refine = dataclasses.replace(config.refine, iterations=4)
+    config.stylize.text = style
+    config.stylize.network.iterations = 3
+    config.stylize.mutual.rounds = 1
+    config.stylize.mutual.style_iterations = 2
+    config.stylize.mutual.refine_iterations = 2
+    config.stylize.losses.num_crops = 4
+    return config
+
+
+def test_all_stages_run_and_report_monotonic_progress():
+    scene = sample_scene(SMALL)
+    snapshot = {f: getattr(scene, f).copy() for f in ("means", "sh", "opacity_logits")}
+    seen = []
+    result = EnhanceJob(tiny_config()).run(scene, sample_cameras(SMALL), progress=lambda f, m: seen.append((f, m)))
+
+    views = 3 + 2 * 2  # 3 references, 2 novel views in each of 2 segments
+    assert result.before.shape == result.generated.shape == result.after.shape == (views, 24, 32, 3)
+    assert set(result.stage_seconds) == {"check", "trajectory", "render", "enhance", "stylize", "refine", "package"}
+    ref = result.trajectory.reference_indices
+    assert np.array_equal(result.generated[ref], result.before[ref]), "references are kept as they are"
+    novel = [i for i in range(views) if i not in ref]
+    assert not np.allclose(result.generated[novel], result.before[novel]), "the enhancer changed the novel views"
+    assert len(result.scene) == len(scene)
+    for name, value in snapshot.items():
+        assert np.array_equal(getattr(scene, name), value), "the input scene is never modified"
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert any(m.startswith(f"{len(STAGES)}/{len(STAGES)} Package") for _, m in seen)
+    assert result.notes and "untrained" in result.notes[0]
+    sheet = result.comparison_sheet(max_views=4)
+    assert sheet.shape == (3 * 24, 4 * 32, 3)
+
+
+def test_style_text_runs_stylization_and_changes_colors_only_there():
+    scene = sample_scene(SMALL)
+    plain = EnhanceJob(tiny_config()).run(scene, sample_cameras(SMALL))
+    styled = EnhanceJob(tiny_config("a watercolor painting")).run(scene, sample_cameras(SMALL))
+    assert styled.stage_seconds["stylize"] > 0
+    assert not np.allclose(styled.generated, plain.generated), "stylization changes the targets"
+    assert np.isfinite(styled.scene.sh).all()
+
+
+@pytest.mark.parametrize("case, error, match", [
+    ("empty", InputError, "No splat"),
+    ("one camera", InputError, "at least 2"),
+    ("cuda", DeviceError, "CUDA was requested"),
+    ("no cpu", DeviceError, "CPU runs are turned off"),
+    ("model offline", ModelNotAvailableError, "not found"),
+])
+def test_check_inputs_fails_fast_in_words(case, error, match, monkeypatch):
+    import torch
+
+    if torch.cuda.is_available() and case in ("cuda", "no cpu"):
+        pytest.skip("a CUDA GPU is present")
+    from gs_enhancer_addon.core.enhance.components import EnhancerSources
+    from gs_enhancer_addon.core.model_set import ModelsConfig
+    from gs_enhancer_addon.core.models import ModelSource
+
+    config, scene, cameras = tiny_config(), sample_scene(SMALL), sample_cameras(SMALL)
+    if case == "empty":
+        scene = scene.subset(np.zeros(len(scene), dtype=bool))
+    elif case == "one camera":
+        cameras = cameras[:1]
+    elif case == "cuda":
+        config.device = "cuda"
+    elif case == "no cpu":
+        config.allow_cpu = False
+    else:
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        config.models = ModelsConfig(tiny=False, enhancer=EnhancerSources(base=ModelSource("/nonexistent/svd")))
+    stages = []
+    with pytest.raises(error, match=match):
+        EnhanceJob(config).run(scene, cameras, progress=lambda f, m: stages.append(m))
+    assert all(m.startswith("1/") for m in stages), "nothing ran past the input check"
+
+
+def test_cancel_stops_within_a_step():
+    calls = {"n": 0}
+
+    def cancel():
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    with pytest.raises(Cancelled):
+        EnhanceJob(tiny_config()).run(sample_scene(SMALL), sample_cameras(SMALL), cancel=cancel)
+    assert calls["n"] == 4, "the job stopped at the first check after the cancel request"
+
+
+def test_reference_photo_replaces_the_render(tmp_path):
+    from gs_enhancer_addon.core.image_io import save_png
+
+    cameras = sample_cameras(SMALL)
+    photo = np.zeros((24, 32, 3), dtype=np.float32)
+    photo[..., 0] = 1.0  # pure red
+    save_png(photo, tmp_path / "ref.png")
+    cameras[0] = dataclasses.replace(cameras[0], image_path=str(tmp_path / "ref.png"))
+    result = EnhanceJob(tiny_config()).run(sample_scene(SMALL), cameras)
+    first_ref = result.trajectory.reference_indices[0]
+    assert np.allclose(result.generated[first_ref], photo, atol=1 / 255)
+    assert not np.allclose(result.before[first_ref], photo, atol=0.1)
