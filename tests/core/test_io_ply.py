@@ -118,6 +118,15 @@ def test_other_elements_before_and_after_the_vertices(tmp_path):
     assert_same(GaussianScene.from_ply(tmp_path / "e.ply"), scene)
 
 
+def test_crlf_header_and_end_header_inside_a_comment(tmp_path):
+    scene = random_scene(n=3, degree=0)
+    data = valid_bytes(scene)
+    head, body = data.split(b"end_header\n", 1)
+    head = head.replace(b"ply\n", b"ply\ncomment see end_header below\n", 1).replace(b"\n", b"\r\n")
+    (tmp_path / "crlf.ply").write_bytes(head + b"end_header\r\n" + body)
+    assert_same(GaussianScene.from_ply(tmp_path / "crlf.ply"), scene)
+
+
 def test_rows_layout_matches_the_scene_reader(tmp_path):
     scene = random_scene(degree=2)
     scene.to_ply(tmp_path / "s.ply")
@@ -142,7 +151,7 @@ def valid_bytes(scene=None) -> bytes:
     import io
 
     scene = scene or random_scene(n=5, degree=0)
-    header = "ply\nformat binary_little_endian 1.0\nelement vertex 5\n" + "".join(
+    header = f"ply\nformat binary_little_endian 1.0\nelement vertex {len(scene)}\n" + "".join(
         f"property float {n}\n" for n in property_names(0)) + "end_header\n"
     buf = io.BytesIO()
     buf.write(header.encode())

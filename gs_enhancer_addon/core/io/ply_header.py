@@ -6,6 +6,7 @@ before any array is allocated, so a corrupt header cannot trigger a giant alloca
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -16,6 +17,7 @@ from ..errors import SplatFileError
 
 Encoding = Literal["ascii", "binary_little_endian", "binary_big_endian"]
 
+_END_HEADER = re.compile(rb"\nend_header[ \t]*\r?\n")  # a whole line, not a word inside a comment
 MAX_HEADER_BYTES = 1 << 20  # a real 3DGS header is a few KB; 1 MiB leaves room for long comments
 
 # PLY type names (both spellings), plus half precision written by some tools.
@@ -72,18 +74,15 @@ def read_header(f: BinaryIO, path: str | Path) -> PlyHeader:
     head = f.read(MAX_HEADER_BYTES)
     if not head.startswith(b"ply"):
         raise SplatFileError(path, "not a PLY file (it does not start with 'ply').")
-    end = head.find(b"end_header")
-    if end < 0:
+    match = _END_HEADER.search(head)
+    if match is None:
         raise SplatFileError(path, "the PLY header has no 'end_header' line: the file is truncated or damaged.")
-    line_end = head.find(b"\n", end)
-    if line_end < 0:
-        raise SplatFileError(path, "the file ends right after the PLY header: it is truncated.")
     try:
-        text = head[:end].decode("ascii")
+        text = head[:match.start() + 1].decode("ascii")
     except UnicodeDecodeError:
         raise SplatFileError(path, "the PLY header contains non-text bytes: the file is damaged.") from None
     encoding, elements = _parse_lines(text.splitlines()[1:], path)
-    return PlyHeader(encoding, elements, line_end + 1)
+    return PlyHeader(encoding, elements, match.end())
 
 
 def _parse_lines(lines: list[str], path) -> tuple[Encoding, list[PlyElement]]:
