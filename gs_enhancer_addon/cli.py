@@ -74,12 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_job_options(enhance, default_preset="balanced")
     enhance.set_defaults(func=_run_enhance)
 
-    try:
-        from .core.enhance.cli import add_training_commands
-    except ImportError:  # pragma: no cover - the training commands ship with the enhancer
-        pass
-    else:
-        add_training_commands(sub)
+    from .core.enhance.cli import add_training_commands  # train-enhancer, train-decoder
+
+    add_training_commands(sub)
     return parser
 
 

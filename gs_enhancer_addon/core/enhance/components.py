@@ -127,7 +127,7 @@ def load_enhancer(
     """Build the pipeline from `sources` (see module doc); raises ModelNotAvailableError when missing."""
     device = check_device(device)
     dtype = pick_dtype(precision, device)
-    base = _resolve_base(sources, sub_progress(progress, 0.0, 0.8), offline)
+    base = resolve_enhancer_base(sources, sub_progress(progress, 0.0, 0.8), offline)
     unet_dir = _component_dir(sources.unet, base / "unet", offline)
     require_files(unet_dir, ["config.json", "*.safetensors"], "The UNet")
     report(progress, 0.85, "Loading the enhancer models")
@@ -150,7 +150,8 @@ def load_enhancer(
     return pipe
 
 
-def _resolve_base(sources: EnhancerSources, progress, offline) -> Path:
+def resolve_enhancer_base(sources: EnhancerSources, progress, offline) -> Path:
+    """The base folder (diffusers layout), downloading the needed configs and weights if allowed."""
     patterns = CONFIG_PATTERNS + _weight_patterns(sources.variant if sources.base.repo_id else None)
     base = resolve_model_source(sources.base, allow_patterns=list(patterns), progress=progress, offline=offline)
     if not (base / "scheduler").exists():
