@@ -34,7 +34,7 @@ from .image_metrics import ssim
 from .progress import CancelFn, ProgressFn, check_cancel, report
 
 DeviceName = Literal["auto", "cpu", "cuda"]
-RenderBackend = Literal["auto", "torch", "gsplat"]
+RenderBackend = Literal["auto", "cuda", "cpu"]  # core.render backends: gsplat, own torch rasterizer
 
 
 @dataclass
@@ -75,7 +75,7 @@ class RefineConfig:
     opacity_reset_every: int = 3000  # gsplat/3DGS reset_every
     background: tuple[float, float, float] = (0.0, 0.0, 0.0)  # color behind the Gaussians, as in the targets
     device: DeviceName = "auto"  # "auto": CUDA when available, else CPU
-    render_backend: RenderBackend = "auto"  # passed to core.render.render
+    render_backend: RenderBackend = "auto"  # core.render.render: "auto" = gsplat for CUDA tensors, else torch
     seed: int = 0  # view order
 
 
@@ -283,16 +283,7 @@ def refine(
             optimizers["means"].param_groups[0]["lr"] = means_lr(step, config.iterations, config, extent)
         batch = [next(order) for _ in range(min(config.views_per_step, len(active)))]
         loss, info = _batch_loss(render, params, [active[i] for i in batch], [targets[i] for i in batch], background, config)
-        if strategy is not None:
-            if info is None:  # gsplat's per-render meta (means2d, radii, ...) drives densification
-                raise RuntimeError("The CUDA renderer returned no gsplat info; densification cannot run.")
-            strategy.step_pre_backward(params, optimizers, strategy_state, step, info)
-        loss.backward()
-        if strategy is not None:
-            strategy.step_post_backward(params, optimizers, strategy_state, step, info)
-        for opt in optimizers.values():
-            opt.step()
-            opt.zero_grad(set_to_none=True)
+        _optimize(loss, info, params, optimizers, strategy, strategy_state, step)
         if (step + 1) % every == 0 or step + 1 == config.iterations:
             report(progress, (step + 1) / config.iterations, f"Fine-tuning: step {step + 1}/{config.iterations}, loss {loss.item():.4f}")
     return _as_tensors(params).to_scene()
@@ -310,6 +301,20 @@ def _batch_loss(render, params: dict, views: list, targets: list, background: to
         total = total + view_loss(out.rgb[0], target, image_w, p_c, config.ssim_weight)
         info = getattr(out, "info", None)
     return total / len(views), info
+
+
+def _optimize(loss, info, params: dict, optimizers: dict, strategy, strategy_state, step: int) -> None:
+    """Backward, one Adam step per group, then densification (gsplat simple_trainer's order)."""
+    if strategy is not None:
+        if info is None:  # gsplat's per-render meta (means2d, radii, ...) drives densification
+            raise RuntimeError("The CUDA renderer returned no gsplat info; densification cannot run.")
+        strategy.step_pre_backward(params, optimizers, strategy_state, step, info)
+    loss.backward()
+    for opt in optimizers.values():
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    if strategy is not None:
+        strategy.step_post_backward(params, optimizers, strategy_state, step, info, packed=info.get("gaussian_ids") is not None)
 
 
 def _view_order(n: int, config: RefineConfig):
