@@ -19,6 +19,7 @@ if str(ROOT) not in sys.path:  # the bpy 4.2 leg does not install the package
     sys.path.insert(0, str(ROOT))
 
 _SANDBOX = Path(tempfile.mkdtemp(prefix="gse-tests-"))
+_EXIT_STATUS = pytest.StashKey[int]()
 for _name, _sub in (
     ("BLENDER_USER_RESOURCES", "blender-user"),
     ("XDG_CACHE_HOME", "xdg-cache"),
@@ -40,8 +41,16 @@ def pytest_configure(config):
     torch.set_num_threads(1)
 
 
+def pytest_sessionfinish(session, exitstatus):
+    session.config.stash[_EXIT_STATUS] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config):
     shutil.rmtree(_SANDBOX, ignore_errors=True)
+    from tests.bpy42_exit import exit_now
+
+    exit_now(config.stash.get(_EXIT_STATUS, 1))  # bpy 4.2 only: its teardown crashes
 
 
 def pytest_collection_modifyitems(config, items):

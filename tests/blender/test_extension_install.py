@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))
 import build_extension  # noqa: E402
 
+from tests.bpy42_exit import SCRIPT_FOOTER  # noqa: E402
+
 MODULE = "bl_ext.user_default.splat_enhancer"
 
 pytest.importorskip("bpy")
@@ -27,7 +29,8 @@ pytest.importorskip("bpy")
 
 def run_blender_session(user_resources: Path, body: str) -> dict:
     """Run `body` in a fresh Python with bpy; it fills the dict `out`, returned as JSON."""
-    script = "import json, sys, bpy, addon_utils\nout = {}\n" + textwrap.dedent(body) + "\nprint('RESULT' + json.dumps(out))\n"
+    script = ("import json, sys, bpy, addon_utils\nout = {}\n" + textwrap.dedent(body)
+              + "\nprint('RESULT' + json.dumps(out))\n" + SCRIPT_FOOTER)
     env = {**os.environ, "BLENDER_USER_RESOURCES": str(user_resources)}
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
