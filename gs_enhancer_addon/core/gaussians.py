@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Iterable, Literal
 
 import numpy as np
 
+from .cameras import quat_from_matrix
 from .errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -157,7 +158,7 @@ class GaussianScene:
         """
         rotation, scale, translation = decompose_similarity(matrix)
         means = (self.means.astype(np.float64) @ (rotation * scale).T + translation).astype(np.float32)
-        quats = _quat_multiply(_quat_from_matrix(rotation), self.quats.astype(np.float64)).astype(np.float32)
+        quats = _quat_multiply(quat_from_matrix(rotation), self.quats.astype(np.float64)).astype(np.float32)
         log_scales = (self.log_scales + np.float32(np.log(scale))).astype(np.float32)
         sh = rotate_sh(self.sh, rotation)
         return GaussianScene(means, quats, log_scales, self.opacity_logits.copy(), sh)
@@ -216,27 +217,6 @@ def decompose_similarity(matrix: np.ndarray) -> tuple[np.ndarray, float, np.ndar
     if np.linalg.det(rotation) < 0:
         raise InputError("The transform mirrors the object (negative scale); it cannot be applied to Gaussians.")
     return rotation, scale, m[:3, 3].copy()
-
-
-def _quat_from_matrix(r: np.ndarray) -> np.ndarray:  # [4] wxyz, unit
-    """Unit quaternion (w, x, y, z) of a proper rotation matrix (Shepperd's method)."""
-    tr = np.trace(r)
-    candidates = np.array([tr, r[0, 0], r[1, 1], r[2, 2]])
-    i = int(np.argmax(candidates))
-    if i == 0:
-        s = 2.0 * np.sqrt(1.0 + tr)
-        q = [0.25 * s, (r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s]
-    else:
-        j, k = (i % 3) + 1, ((i + 1) % 3) + 1  # the other two axes, 1-based like q's xyz slots
-        a, b, c = i - 1, j - 1, k - 1
-        s = 2.0 * np.sqrt(1.0 + r[a, a] - r[b, b] - r[c, c])
-        q = [0.0] * 4
-        q[0] = (r[c, b] - r[b, c]) / s
-        q[i] = 0.25 * s
-        q[j] = (r[b, a] + r[a, b]) / s
-        q[k] = (r[c, a] + r[a, c]) / s
-    q = np.asarray(q)
-    return q / np.linalg.norm(q)
 
 
 def _quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:

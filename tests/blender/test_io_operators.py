@@ -5,22 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.builders import random_scene
 from gs_enhancer_addon.core.gaussians import FIELDS, GaussianScene
 
 bpy = pytest.importorskip("bpy")
 
 from gs_enhancer_addon.blender import io_operators, scene_io  # noqa: E402  (needs bpy)
-
-
-def random_scene(n: int = 25, degree: int = 2, seed: int = 0) -> GaussianScene:
-    rng = np.random.default_rng(seed)
-    return GaussianScene(
-        means=rng.standard_normal((n, 3)).astype(np.float32),
-        quats=rng.standard_normal((n, 4)).astype(np.float32),
-        log_scales=rng.uniform(-4, 0, (n, 3)).astype(np.float32),
-        opacity_logits=rng.standard_normal(n).astype(np.float32),
-        sh=rng.standard_normal((n, (degree + 1) ** 2, 3)).astype(np.float32),
-    )
 
 
 def test_import_then_export_through_the_operators(addon_registered, tmp_path):

@@ -11,27 +11,12 @@ import numpy as np
 import pytest
 
 from gs_enhancer_addon.core.errors import InputError
+from tests.builders import assert_same_scene, random_scene
 from gs_enhancer_addon.core.gaussians import FIELDS, SH_C0, GaussianScene
 
 bpy = pytest.importorskip("bpy")
 
 from gs_enhancer_addon.blender import scene_io  # noqa: E402  (needs bpy)
-
-
-def random_scene(n: int = 64, degree: int = 3, seed: int = 0) -> GaussianScene:
-    rng = np.random.default_rng(seed)
-    return GaussianScene(
-        means=rng.standard_normal((n, 3)).astype(np.float32),
-        quats=rng.standard_normal((n, 4)).astype(np.float32),
-        log_scales=rng.uniform(-4, 0, (n, 3)).astype(np.float32),
-        opacity_logits=rng.standard_normal(n).astype(np.float32),
-        sh=rng.standard_normal((n, (degree + 1) ** 2, 3)).astype(np.float32),
-    )
-
-
-def assert_same(a: GaussianScene, b: GaussianScene) -> None:
-    for f in FIELDS:
-        assert np.array_equal(getattr(a, f), getattr(b, f)), f
 
 
 def float_attribute(obj, name: str) -> np.ndarray:
@@ -49,9 +34,9 @@ def test_ply_object_ply_round_trip_is_bit_exact(bpy_empty, tmp_path, degree):
     assert obj.name.lower() == "in"  # named after the file
     assert scene_io.is_splat_object(obj)
     back = scene_io.scene_from_object(obj)
-    assert_same(back, scene)
+    assert_same_scene(back, scene)
     scene_io.export_splat_file(obj, str(tmp_path / "out.ply"))
-    assert_same(GaussianScene.from_ply(tmp_path / "out.ply"), scene)
+    assert_same_scene(GaussianScene.from_ply(tmp_path / "out.ply"), scene)
     assert (tmp_path / "out.ply").read_bytes() == (tmp_path / "in.ply").read_bytes()
 
 
@@ -87,7 +72,7 @@ def test_attributes_are_named_like_blenders_own_ply_importer(bpy_empty, tmp_path
     assert {"f_dc_0", "f_rest_8", "opacity", "scale_2", "rot_3"} <= float_points(native)
     assert np.array_equal(float_attribute(ours, "f_rest_5"), float_attribute(native, "f_rest_5"))
     # objects made by Blender's importer read back exactly like ours
-    assert_same(scene_io.scene_from_object(native), scene)
+    assert_same_scene(scene_io.scene_from_object(native), scene)
 
 
 def test_display_color_radius_and_material(bpy_empty):
@@ -112,7 +97,7 @@ def test_y_down_to_z_up_is_an_object_rotation_never_baked(bpy_empty):
     scene = random_scene(n=30)
     obj = scene_io.object_from_scene(bpy.context, scene, "Splat", y_down_to_z_up=True)
     assert np.allclose(obj.rotation_euler[:], (-math.pi / 2, 0, 0))
-    assert_same(scene_io.scene_from_object(obj), scene)  # local data untouched
+    assert_same_scene(scene_io.scene_from_object(obj), scene)  # local data untouched
     world = scene_io.scene_from_object(obj, world=True)
     down = np.array([0.0, 1.0, 0.0])  # +Y in the capture points down...
     assert np.allclose(np.array(obj.matrix_world)[:3, :3] @ down, [0, 0, -1], atol=1e-6)  # ...and becomes -Z
@@ -132,7 +117,7 @@ def test_world_transform_with_uniform_scale_and_refusal_of_non_uniform(bpy_empty
     bpy.context.view_layer.update()
     with pytest.raises(InputError, match="non-uniform scale"):
         scene_io.scene_from_object(obj, world=True)
-    assert_same(scene_io.scene_from_object(obj), scene)  # local read still works
+    assert_same_scene(scene_io.scene_from_object(obj), scene)  # local read still works
 
 
 def test_objects_without_splat_attributes_are_refused_by_name(bpy_empty):

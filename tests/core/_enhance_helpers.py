@@ -1,18 +1,8 @@
-"""Shared helpers for the enhancer tests (tiny real models, one CPU thread)."""
+"""Shared helpers for the enhancer tests (tiny real models)."""
 
 from __future__ import annotations
 
-import pytest
 import torch
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models run ~8x faster on one thread on the shared 2-core test machines."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def window(frames: int = 4, height: int = 32, width: int = 32, seed: int = 0) -> torch.Tensor:

@@ -12,7 +12,7 @@ from gs_enhancer_addon.core.enhance.sizing import (
     from_model_size, padded_size, size_multiple, to_model_size, working_size,
 )
 
-from ._enhance_helpers import one_torch_thread, window  # noqa: F401
+from ._enhance_helpers import window
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from gs_enhancer_addon.core.enhance.pipeline import EnhancerPipeline
 from gs_enhancer_addon.core.errors import Cancelled, InputError
 from gs_enhancer_addon.core.models import ModelSource
 
-from ._enhance_helpers import one_torch_thread, window  # noqa: F401
+from ._enhance_helpers import window
 
 FAST = EnhancerConfig(num_inference_steps=2)
 

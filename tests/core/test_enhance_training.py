@@ -19,7 +19,7 @@ from gs_enhancer_addon.core.enhance.training import (
 from gs_enhancer_addon.core.errors import Cancelled, InputError
 from gs_enhancer_addon.core.models import ModelSource
 
-from ._enhance_helpers import one_torch_thread, window  # noqa: F401
+from ._enhance_helpers import window
 
 
 @pytest.fixture(scope="module")

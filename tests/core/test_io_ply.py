@@ -7,26 +7,10 @@ import pytest
 from plyfile import PlyData, PlyElement
 
 from gs_enhancer_addon.core.errors import InputError, SplatFileError
+from tests.builders import assert_same_scene, random_scene
 from gs_enhancer_addon.core.gaussians import FIELDS, GaussianScene
 from gs_enhancer_addon.core.io import read_scene, write_scene
 from gs_enhancer_addon.core.io.ply import property_names, read_ply_rows, scene_rows, scene_table
-
-
-def random_scene(n: int = 40, degree: int = 3, seed: int = 0) -> GaussianScene:
-    rng = np.random.default_rng(seed)
-    return GaussianScene(
-        means=rng.standard_normal((n, 3)).astype(np.float32),
-        quats=rng.standard_normal((n, 4)).astype(np.float32),
-        log_scales=rng.uniform(-4, 0, (n, 3)).astype(np.float32),
-        opacity_logits=rng.standard_normal(n).astype(np.float32),
-        sh=rng.standard_normal((n, (degree + 1) ** 2, 3)).astype(np.float32),
-    )
-
-
-def assert_same(a: GaussianScene, b: GaussianScene) -> None:
-    for f in FIELDS:
-        assert getattr(a, f).dtype == np.float32
-        assert np.array_equal(getattr(a, f), getattr(b, f)), f
 
 
 def write_raw_ply(path, columns: dict[str, np.ndarray], encoding="binary_little_endian", types=None,
@@ -65,7 +49,7 @@ def test_round_trip_is_bit_exact(tmp_path, encoding, degree):
     scene.to_ply(path, encoding=encoding)
     back = GaussianScene.from_ply(path)
     assert back.sh_degree == degree
-    assert_same(back, scene)
+    assert_same_scene(back, scene)
 
 
 def test_written_file_is_the_inria_layout_plyfile_reads(tmp_path):
@@ -93,7 +77,7 @@ def test_any_property_order_extra_properties_and_types(tmp_path):
     types = {"red": "uchar", "confidence": "double", "x": "double", "y": "double", "z": "double"}
     write_raw_ply(tmp_path / "a.ply", shuffled, types=types, encoding="binary_big_endian")
     back = GaussianScene.from_ply(tmp_path / "a.ply")
-    assert_same(back, scene)  # doubles holding float32 values convert exactly
+    assert_same_scene(back, scene)  # doubles holding float32 values convert exactly
 
 
 def test_float16_properties_are_converted(tmp_path):
@@ -115,7 +99,7 @@ def test_other_elements_before_and_after_the_vertices(tmp_path):
     faces = np.array([([0, 1, 2],)], dtype=[("vertex_indices", "O")])
     PlyData([PlyElement.describe(camera, "camera"), PlyElement.describe(vertex, "vertex"),
              PlyElement.describe(faces, "face")]).write(str(tmp_path / "e.ply"))
-    assert_same(GaussianScene.from_ply(tmp_path / "e.ply"), scene)
+    assert_same_scene(GaussianScene.from_ply(tmp_path / "e.ply"), scene)
 
 
 def test_crlf_header_and_end_header_inside_a_comment(tmp_path):
@@ -124,7 +108,7 @@ def test_crlf_header_and_end_header_inside_a_comment(tmp_path):
     head, body = data.split(b"end_header\n", 1)
     head = head.replace(b"ply\n", b"ply\ncomment see end_header below\n", 1).replace(b"\n", b"\r\n")
     (tmp_path / "crlf.ply").write_bytes(head + b"end_header\r\n" + body)
-    assert_same(GaussianScene.from_ply(tmp_path / "crlf.ply"), scene)
+    assert_same_scene(GaussianScene.from_ply(tmp_path / "crlf.ply"), scene)
 
 
 def test_rows_layout_matches_the_scene_reader(tmp_path):
@@ -141,7 +125,7 @@ def test_dispatch_by_extension_and_content(tmp_path):
     scene = random_scene(degree=0)
     write_scene(scene, tmp_path / "s.ply")
     (tmp_path / "s.ply").rename(tmp_path / "renamed.splat")  # PLY content wins over the extension
-    assert_same(read_scene(tmp_path / "renamed.splat"), scene)
+    assert_same_scene(read_scene(tmp_path / "renamed.splat"), scene)
     with pytest.raises(SplatFileError, match="cannot write '.obj'"):
         write_scene(scene, tmp_path / "s.obj")
 
@@ -227,7 +211,7 @@ def test_nonfinite_values_are_counted_and_can_be_dropped(tmp_path):
         read_scene(tmp_path / "n.ply")
     kept = np.ones(10, dtype=bool)
     kept[[2, 6]] = False
-    assert_same(read_scene(tmp_path / "n.ply", nonfinite="drop"), scene.subset(kept))
+    assert_same_scene(read_scene(tmp_path / "n.ply", nonfinite="drop"), scene.subset(kept))
     names, table = read_ply_rows(tmp_path / "n.ply", nonfinite="drop")
     assert np.array_equal(table, scene_rows(scene.subset(kept))[1])
     assert len(read_scene(tmp_path / "n.ply", nonfinite="keep")) == 10

@@ -13,38 +13,15 @@ import pytest
 import torch
 
 from gs_enhancer_addon.core.cameras import Camera
+from tests.builders import camera_looking_at
 from gs_enhancer_addon.core.errors import DeviceError, InputError
-from gs_enhancer_addon.core.gaussians import SH_C0, GaussianScene, GaussianTensors
+from gs_enhancer_addon.core.gaussians import FIELDS, SH_C0, GaussianScene, GaussianTensors
 from gs_enhancer_addon.core.render import RenderSettings, render, sh_to_rgb
 
-FIELDS = ("means", "quats", "log_scales", "opacity_logits", "sh")
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: a thread pool costs more than it gives (and the CI cores are shared)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # ---------------------------------------------------------------- scene and camera builders
-
-
-def look_at(eye, target, up=(0.0, 0.0, 1.0), width=32, height=24, focal=30.0, name="") -> Camera:
-    """An OpenCV camera (x right, y down, z forward) at `eye` looking at `target`."""
-    eye, target, up = (np.asarray(v, dtype=np.float64) for v in (eye, target, up))
-    z = target - eye
-    z /= np.linalg.norm(z)
-    x = np.cross(-up, z)
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)
-    w2c = np.eye(4)
-    w2c[:3, :3] = np.stack([x, y, z])
-    w2c[:3, 3] = -w2c[:3, :3] @ eye
-    K = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1.0]])
-    return Camera(K, w2c, width, height, name)
 
 
 def random_scene(n: int, seed: int = 0, degree: int = 3, spread=0.5, scale=(0.03, 0.15), opacity=0.0) -> GaussianScene:
@@ -164,7 +141,7 @@ def test_saturated_pixels_stop_compositing_like_gsplat():
 
 def test_sh_degree_zero_gives_half_plus_c0_times_dc():
     scene = random_scene(40, seed=3, degree=3, opacity=2.0)
-    cam = look_at((0, -3, 0.5), (0, 0, 0), width=24, height=20)
+    cam = camera_looking_at((0, -3, 0.5), (0, 0, 0), width=24, height=20)
     out = render(tensors(scene), [cam], sh_degree=0)
     colors = 0.5 + SH_C0 * scene.sh[:, 0].astype(np.float64)
     expected = render(
@@ -183,8 +160,8 @@ def test_view_dependent_colour_follows_the_degree_one_band():
     """Y_1^1 term -C1 * x: seen from -x the Gaussian is redder than seen from +x."""
     scene = single((0, 0, 0), 0.3, 0.9, sh_bases=4)
     scene.sh[0, 3, 0] = 1.0  # the x band, red channel
-    left = render(tensors(scene), [look_at((-3, 0, 0), (0, 0, 0), width=16, height=16)])
-    right = render(tensors(scene), [look_at((3, 0, 0), (0, 0, 0), width=16, height=16)])
+    left = render(tensors(scene), [camera_looking_at((-3, 0, 0), (0, 0, 0), width=16, height=16)])
+    right = render(tensors(scene), [camera_looking_at((3, 0, 0), (0, 0, 0), width=16, height=16)])
     c1 = math.sqrt(3 / (4 * math.pi))
     # from -x the direction to the Gaussian is +x: colour 0.5 - C1; from +x it is 0.5 + C1
     for out, red in ((left, 0.5 - c1), (right, 0.5 + c1)):
@@ -204,7 +181,7 @@ def test_sh_basis_matches_gsplat_torch_reference():
 
 def test_features_composite_with_the_colour_weights():
     scene = random_scene(60, seed=1, degree=0, opacity=1.0)
-    cam = look_at((0.3, -3, 0.4), (0, 0, 0), width=20, height=16)
+    cam = camera_looking_at((0.3, -3, 0.4), (0, 0, 0), width=20, height=16)
     g = tensors(scene)
     plain = render(g, [cam])
     rgb_colors = 0.5 + SH_C0 * g.sh[:, 0]
@@ -221,7 +198,7 @@ def test_features_composite_with_the_colour_weights():
 
 def test_batched_cameras_equal_single_renders_and_sizes_must_match():
     scene = random_scene(50, seed=2)
-    cams = [look_at((3 * math.cos(a), 3 * math.sin(a), 0.5), (0, 0, 0)) for a in (0.0, 1.0, 2.5)]
+    cams = [camera_looking_at((3 * math.cos(a), 3 * math.sin(a), 0.5), (0, 0, 0)) for a in (0.0, 1.0, 2.5)]
     g = tensors(scene)
     batch = render(g, cams)
     assert tuple(batch.rgb.shape) == (3, 24, 32, 3) and tuple(batch.visible.shape) == (3, 50)
@@ -231,7 +208,7 @@ def test_batched_cameras_equal_single_renders_and_sizes_must_match():
         torch.testing.assert_close(batch.depth[i], one.depth[0])
     assert not torch.equal(batch.rgb[0], batch.rgb[1])
     with pytest.raises(InputError, match="same resolution"):
-        render(g, [cams[0], look_at((0, 3, 0), (0, 0, 0), width=16, height=16)])
+        render(g, [cams[0], camera_looking_at((0, 3, 0), (0, 0, 0), width=16, height=16)])
     with pytest.raises(InputError, match="No camera"):
         render(g, [])
 
@@ -249,7 +226,7 @@ def test_background_fills_where_nothing_is_drawn():
 
 def test_errors_the_user_can_cause_are_clear():
     g = tensors(random_scene(5, degree=1))
-    cam = [look_at((0, -3, 0), (0, 0, 0))]
+    cam = [camera_looking_at((0, -3, 0), (0, 0, 0))]
     for backend in ("cuda", "gsplat"):
         with pytest.raises(DeviceError, match="CUDA"):
             render(g, cam, backend=backend)
@@ -267,7 +244,7 @@ def test_errors_the_user_can_cause_are_clear():
 
 def test_gradients_match_central_finite_differences():
     scene = random_scene(6, seed=4, degree=1, spread=0.25, scale=(0.1, 0.3), opacity=0.5)
-    cam = look_at((0.2, -2.5, 0.3), (0, 0, 0), width=12, height=10, focal=12.0)
+    cam = camera_looking_at((0.2, -2.5, 0.3), (0, 0, 0), width=12, height=10, focal=12.0)
     g = tensors(scene)
     weights = torch.randn(1, 10, 12, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     settings = RenderSettings(tile_size=8, step_budget=2 * 64)  # several tiles and chunks
@@ -313,7 +290,7 @@ def test_reference_matches_a_naive_dense_compositor_on_gsplat_projection():
     """Tiles, chunks, early stop and the hand-written backward against the plain formula."""
     impl = pytest.importorskip("gsplat.cuda._torch_impl")
     scene = random_scene(200, seed=5, degree=3, scale=(0.1, 0.4), opacity=5.0)
-    cam = look_at((0.4, -3.0, 0.8), (0, 0.1, 0), width=40, height=28, focal=35.0)
+    cam = camera_looking_at((0.4, -3.0, 0.8), (0, 0.1, 0), width=40, height=28, focal=35.0)
     g = tensors(scene)
     bg = torch.tensor([0.2, 0.3, 0.4], dtype=torch.float64)
     out = render(g, [cam], background=bg, settings=RenderSettings(step_budget=16 * 256))

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from gs_enhancer_addon.core.render import RenderSettings, render
-from tests.core.test_render import FIELDS, look_at, random_scene, tensors
+from tests.builders import camera_looking_at
+from tests.core.test_render import FIELDS, random_scene, tensors
 
 pytestmark = pytest.mark.cuda
 
@@ -32,7 +33,7 @@ def _psnr(a: torch.Tensor, b: torch.Tensor, peak: float = 1.0) -> float:
 
 def _cameras(width=96, height=72):
     return [
-        look_at((3 * math.cos(a), 3 * math.sin(a), 0.6), (0, 0, 0), width=width, height=height, focal=80.0)
+        camera_looking_at((3 * math.cos(a), 3 * math.sin(a), 0.6), (0, 0, 0), width=width, height=height, focal=80.0)
         for a in (0.3, 1.9, 4.0)
     ]
 

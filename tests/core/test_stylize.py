@@ -19,14 +19,6 @@ from gs_enhancer_addon.core.stylize.trainer import StyleTrainer
 from gs_enhancer_addon.core.stylize.vgg import VGG19Features, load_vgg19
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors on a shared 2-core machine: one intra-op thread is ~20x faster than spinning two."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 SMALL_LOSSES = StyleLossConfig(num_crops=6, crop_size=16)
 SMALL_NET = StyleNetConfig(base_channels=4, iterations=3)
 

@@ -17,14 +17,6 @@ from gs_enhancer_addon.core.stylize.mutual import render_views, stylize_scene
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors on a shared 2-core machine: one intra-op thread is ~20x faster than spinning two."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 @pytest.fixture(scope="module")
 def setup():
     clip, vgg = tiny_components(seed=0)

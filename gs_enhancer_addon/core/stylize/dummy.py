@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..cameras import Camera
+from ..cameras import Camera, look_at
 from ..gaussians import SH_C0, GaussianScene
 from .clip_model import ClipModel, tiny_clip
 from .vgg import VGG19Features, tiny_vgg19
@@ -20,19 +20,10 @@ def tiny_components(seed: int = 0, device: str = "cpu") -> tuple[ClipModel, VGG1
 
 
 def look_at_camera(eye, target, size: int, fov_deg: float = 50.0, name: str = "") -> Camera:
-    """OpenCV-convention camera at `eye` looking at `target`, world +Z up, square `size` px."""
-    eye, target = np.asarray(eye, np.float64), np.asarray(target, np.float64)
-    forward = target - eye
-    forward /= np.linalg.norm(forward)
-    right = np.cross(forward, [0.0, 0.0, 1.0])
-    right /= np.linalg.norm(right)
-    down = np.cross(forward, right)
-    rot = np.stack([right, down, forward])  # rows: camera axes in world coordinates
-    w2c = np.eye(4)
-    w2c[:3, :3], w2c[:3, 3] = rot, -rot @ eye
+    """Square `size` px camera at `eye` looking at `target`, world +Z up."""
     f = 0.5 * size / np.tan(np.radians(fov_deg) / 2)
     K = np.array([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1.0]])
-    return Camera(K=K, world_to_cam=w2c, width=size, height=size, name=name)
+    return Camera(K=K, world_to_cam=look_at(eye, target), width=size, height=size, name=name)
 
 
 def arc_cameras(count: int, size: int = 32, radius: float = 3.0, span_deg: float = 70.0) -> list[Camera]:
