@@ -223,3 +223,13 @@ def test_writing_nothing_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="no splats"):
         random_scene(n=0).to_ply(tmp_path / "e.ply")
     assert not list(tmp_path.iterdir())  # no half-written file left behind
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    random_scene(5).to_ply(tmp_path / "p.ply")
+    assert os.stat(tmp_path / "p.ply").st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
+    assert [p.name for p in tmp_path.iterdir()] == ["p.ply"]

@@ -63,6 +63,12 @@ def open_for_reading(path: str | Path):
         yield f
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_write(path: str | Path):
     """Yield a binary file in the target folder; it replaces `path` only if the block succeeds,
@@ -75,6 +81,7 @@ def atomic_write(path: str | Path):
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
+        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException as exc:
         try:
