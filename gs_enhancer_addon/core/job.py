@@ -89,6 +89,7 @@ class JobResult:
     after: np.ndarray  # [V, H, W, 3] float32: the result rendered along the path
     stage_seconds: dict[str, float]
     notes: list[str]  # plain-words remarks for the user (e.g. "the models are untrained")
+    stage_peak_bytes: dict[str, int] = field(default_factory=dict)  # peak CUDA memory per stage (CUDA only)  # plain-words remarks for the user (e.g. "the models are untrained")
 
     def comparison_sheet(self, max_views: int = 8) -> np.ndarray:  # [3H, k*W, 3] float32
         """Rows: before / generated / after, for up to `max_views` views spread along the path."""
@@ -139,32 +140,49 @@ class EnhanceJob:
         camera (path="samples"), in the splat's frame. `trajectory`: an already sampled path (the
         add-on samples it on the main thread); then it is used as is."""
         staged = StagedProgress(progress, STAGES)
-        seconds: dict[str, float] = {}
+        self._seconds, self._peaks = {}, {}
         try:
-            return self._run(scene, list(cameras), path, trajectory, staged, seconds, cancel)
+            return self._run(scene, list(cameras), path, trajectory, staged, cancel)
         finally:
             _release_memory(self.config.keep_models_loaded)
 
-    def _run(self, scene, cameras, path, trajectory, staged, seconds, cancel) -> JobResult:
-        with _timed(seconds, "check"):
+    def _run(self, scene, cameras, path, trajectory, staged, cancel) -> JobResult:
+        with self._stage("check"):
             staged.stage(0)(0.0)
             device = self.check_inputs(scene, cameras, path)
-        with _timed(seconds, "trajectory"):
+        with self._stage("trajectory"):
             staged.stage(1)(0.0)
             trajectory = trajectory or self._trajectory(cameras, path)
             check_cancel(cancel)
-        with _timed(seconds, "render"):
+        with self._stage("render"):
             before = render_views(scene, trajectory.cameras, device, staged.stage(2), cancel)
             frames = self._with_reference_images(before, trajectory)
-        with _timed(seconds, "enhance"):
+        with self._stage("enhance"):
             generated = self._enhance(frames, trajectory, device, staged.stage(3), cancel)
-        with _timed(seconds, "stylize"):
+        with self._stage("stylize"):
             scene, generated = self._stylize(scene, generated, trajectory, device, staged.stage(4), cancel)
-        with _timed(seconds, "refine"):
+        with self._stage("refine"):
             refined = self._refine(scene, generated, trajectory, device, staged.stage(5), cancel)
-        with _timed(seconds, "package"):
+        with self._stage("package"):
             after = render_views(refined, trajectory.cameras, device, staged.stage(6), cancel)
-        return JobResult(refined, trajectory, before, generated, after, seconds, self.config.models.notes())
+        return JobResult(refined, trajectory, before, generated, after, self._seconds, self.config.models.notes(),
+                         self._peaks)
+
+    @contextmanager
+    def _stage(self, name: str) -> Iterator[None]:
+        """Time a stage and, on CUDA, record its peak GPU memory."""
+        import torch
+
+        cuda = torch.cuda.is_available()
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._seconds[name] = time.perf_counter() - t0
+            if cuda:
+                self._peaks[name] = int(torch.cuda.max_memory_allocated())
 
     # -- 2 ------------------------------------------------------------------------------------
     def _trajectory(self, cameras: list[Camera], path: PathKind) -> Trajectory:
@@ -256,15 +274,6 @@ def _resized(camera: Camera, size: Optional[tuple[int, int]]) -> Camera:
     K[0] *= width / camera.width
     K[1] *= height / camera.height
     return replace(camera, K=K, width=width, height=height)
-
-
-@contextmanager
-def _timed(seconds: dict[str, float], name: str) -> Iterator[None]:
-    t0 = time.perf_counter()
-    try:
-        yield
-    finally:
-        seconds[name] = time.perf_counter() - t0
 
 
 def _release_memory(keep_models: bool) -> None:

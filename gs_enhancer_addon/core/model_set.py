@@ -32,6 +32,7 @@ class ModelsConfig:
     vgg: "VggSpec" = None  # core.stylize.config.VggSpec; None = public default
     offline: Optional[bool] = None  # None: follow HF_HUB_OFFLINE; True: never download
     seed: int = 0  # the tiny set's seed
+    prebuilt_enhancer: object = None  # an EnhancerPipeline built by the caller (benchmarks: full-size, random weights)
 
     def __post_init__(self) -> None:
         from .enhance.components import EnhancerSources
@@ -90,6 +91,8 @@ class ModelsConfig:
         """
         from .enhance.components import EnhancerSources, ensure_tiny_enhancer, load_enhancer
 
+        if self.prebuilt_enhancer is not None:
+            return self.prebuilt_enhancer
         key = ("enhancer", repr(self.enhancer) if not self.tiny else f"tiny-{self.seed}", str(device))
         if key not in _LOADED:
             release_models()  # one set on the GPU at a time
@@ -135,6 +138,8 @@ class ModelsConfig:
             resolve_model_source(source, progress=sub_progress(progress, i / steps, (i + 1) / steps), offline=False)
 
     def notes(self) -> list[str]:
+        if self.prebuilt_enhancer is not None:
+            return ["The enhancer was supplied by the caller (benchmark: random weights)."]
         return [TINY_NOTE] if self.tiny else []
 
 

@@ -1,0 +1,284 @@
+"""The whole pipeline, stage by stage, with side-by-side baselines in the same run.
+
+    python bench/pipeline.py --size tiny                      # CPU: tiny models, small scene (ratios only)
+    python bench/pipeline.py --size full --json out.json      # CUDA: SVD-xt shapes, random weights
+
+Prints, then writes as JSON (--json): device, versions; per stage: seconds, peak GPU memory,
+throughput; and two baselines measured in the same process at the same size:
+  refine step   ours (confidence-aware: pixel-confidence render + weighted loss) vs a plain
+                3DGS training step (render, L1 + 0.2 D-SSIM, Adam) with the same rasterizer
+                (gsplat on CUDA, our reference on CPU); goal ours/plain <= 1.1;
+  enhancer      our window (per-frame conditioning, CFW decoder, colour correction) vs diffusers'
+                stock StableVideoDiffusionPipeline with the same UNet/VAE/CLIP, size and steps.
+Full-size models are built with random weights (their cost is real without downloads). On a
+CPU only --size tiny is practical; absolute times there are noise, read the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from gs_enhancer_addon.core.job import EnhanceJob, preset_config  # noqa: E402
+from gs_enhancer_addon.core.model_set import ModelsConfig  # noqa: E402
+from gs_enhancer_addon.core.sample import SampleConfig, sample_cameras, sample_scene  # noqa: E402
+
+
+@dataclass
+class Size:
+    gaussians: int  # Gaussians in the scene
+    resolution: tuple[int, int]  # (width, height) of every view
+    views: int  # novel views per segment (a window is views + 2 frames)
+    references: int  # reference cameras
+    steps: int  # diffusion steps per window
+    refine_iterations: int
+    baseline_iterations: int  # iterations timed for each training-step baseline
+
+
+SIZES = {
+    # 500k Gaussians, 2 segments x 23 views + 3 references ~ 50 views at 512 px: issue 10's target scene.
+    "full": Size(500_000, (512, 512), 23, 3, 25, 3000, 50),
+    "tiny": Size(2_000, (64, 48), 3, 3, 2, 20, 10),
+}
+
+
+def versions() -> dict[str, str]:
+    import diffusers
+    import transformers
+
+    out = {"python": platform.python_version(), "torch": torch.__version__, "diffusers": diffusers.__version__,
+           "transformers": transformers.__version__}
+    try:
+        import gsplat
+
+        out["gsplat"] = gsplat.__version__
+    except Exception:  # noqa: BLE001 - gsplat needs CUDA tooling to import fully
+        out["gsplat"] = "unavailable"
+    return out
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def scene_and_cameras(size: Size):
+    config = SampleConfig(sphere_gaussians=int(size.gaussians * 0.6), ground_gaussians=size.gaussians
+                          - int(size.gaussians * 0.6), reference_cameras=size.references,
+                          width=size.resolution[0], height=size.resolution[1])
+    return sample_scene(config), sample_cameras(config)
+
+
+def full_size_enhancer(device: torch.device):
+    from bench_enhancer import svd_xt_components
+
+    from gs_enhancer_addon.core.enhance.pipeline import EnhancerPipeline
+
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    pipe = EnhancerPipeline(**svd_xt_components())
+    for module in (pipe.unet, pipe.decoder, pipe.image_encoder):
+        module.requires_grad_(False).to(device=device, dtype=dtype)
+    return pipe
+
+
+# -- the job, stage by stage ---------------------------------------------------------------------
+
+def run_job(size: Size, device: torch.device, style: str):
+    scene, cameras = scene_and_cameras(size)
+    models = ModelsConfig(tiny=True)
+    if size is SIZES["full"]:
+        models.prebuilt_enhancer = full_size_enhancer(device)
+    config = preset_config("balanced", device=device.type, models=models, keep_models_loaded=True)
+    config.trajectory.views_per_segment = size.views
+    config.enhance = replace(config.enhance, num_inference_steps=size.steps)
+    config.refine = replace(config.refine, iterations=size.refine_iterations)
+    config.stylize.text = style
+    result = EnhanceJob(config).run(scene, cameras)
+    views = len(result.trajectory.cameras)
+    throughput = {"render": (views, "views/s"), "enhance": (views - len(result.trajectory.reference_indices),
+                                                            "views/s"),
+                  "refine": (size.refine_iterations, "it/s"), "package": (views, "views/s")}
+    rows = []
+    for stage, seconds in result.stage_seconds.items():
+        count, unit = throughput.get(stage, (0, ""))
+        rows.append({"stage": stage, "seconds": seconds,
+                     "peak_gpu_mib": result.stage_peak_bytes.get(stage, 0) / 2**20 if result.stage_peak_bytes else None,
+                     "throughput": f"{count / seconds:.2f} {unit}" if count and seconds > 0 else ""})
+    return rows, {"views": views, "gaussians": len(scene)}, config
+
+
+# -- baseline 1: refine step vs a plain 3DGS step -----------------------------------------------
+
+def plain_training_seconds(scene, views, iterations: int, device: torch.device) -> float:
+    """A plain 3DGS step: render one view, L1 + 0.2 (1 - SSIM), backward, Adam."""
+    from gs_enhancer_addon.core.image_metrics import ssim
+    from gs_enhancer_addon.core.render import render
+
+    params = scene.to_torch(device, requires_grad=True)
+    optimizer = torch.optim.Adam([params.means, params.quats, params.log_scales, params.opacity_logits, params.sh],
+                                 lr=1e-3)
+    targets = [torch.as_tensor(v.image, device=device) for v in views]
+    _sync(device)
+    t0 = time.perf_counter()
+    for i in range(iterations):
+        k = i % len(views)
+        rgb = render(params, [views[k].camera]).rgb[0]  # [H, W, 3]
+        loss = (rgb - targets[k]).abs().mean() + 0.2 * (1 - ssim(rgb, targets[k]))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    _sync(device)
+    return (time.perf_counter() - t0) / iterations
+
+
+def ours_training_seconds(scene, views, iterations: int, device: torch.device, config) -> float:
+    from gs_enhancer_addon.core.refine import refine
+
+    config = replace(config, iterations=iterations, device=device.type)
+    _sync(device)
+    t0 = time.perf_counter()
+    refine(scene, views, config)
+    _sync(device)
+    return (time.perf_counter() - t0) / iterations
+
+
+def refine_baseline(size: Size, device: torch.device, refine_config) -> dict:
+    from gs_enhancer_addon.core.cameras import trajectory_from_references
+    from gs_enhancer_addon.core.job import render_views
+    from gs_enhancer_addon.core.refine import TrainingView
+
+    scene, cameras = scene_and_cameras(size)
+    trajectory = trajectory_from_references(cameras, replace(preset_config("fast").trajectory,
+                                                             views_per_segment=size.views))
+    images = render_views(scene, trajectory.cameras, device, lambda f, m: None, None)
+    views = [TrainingView(camera=c, image=images[i], confidence=float(trajectory.confidence[i]),
+                          is_reference=i in trajectory.reference_indices) for i, c in enumerate(trajectory.cameras)]
+    noisy = replace(scene, sh=scene.sh + np.float32(0.05))  # something to fit
+    n = size.baseline_iterations
+    ours_training_seconds(noisy, views, 2, device, refine_config)  # warm-up (allocations, JIT)
+    plain_training_seconds(noisy, views, 2, device)
+    ours = ours_training_seconds(noisy, views, n, device, refine_config)
+    plain = plain_training_seconds(noisy, views, n, device)
+    return {"ours_s_per_it": ours, "plain_s_per_it": plain, "ratio": ours / plain, "goal": 1.1}
+
+
+# -- baseline 2: our enhancer window vs diffusers' stock SVD pipeline ----------------------------
+
+def enhancer_baseline(size: Size, device: torch.device, config) -> dict:
+    from diffusers import StableVideoDiffusionPipeline
+
+    from gs_enhancer_addon.core.enhance.components import dummy_components
+    from gs_enhancer_addon.core.enhance.pipeline import EnhancerPipeline
+
+    frames = size.views + 2
+    width, height = size.resolution
+    if size is SIZES["full"]:
+        ours = full_size_enhancer(device)
+    else:  # the stock pipeline always resizes to 224 px for CLIP: a tiny CLIP that takes 224 px, for both
+        from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+        parts = dummy_components(0, num_frames=frames)
+        parts["image_encoder"] = CLIPVisionModelWithProjection(CLIPVisionConfig(
+            hidden_size=32, projection_dim=32, num_hidden_layers=2, num_attention_heads=4, image_size=224,
+            patch_size=32, intermediate_size=37)).eval()
+        parts["feature_extractor"] = CLIPImageProcessor(crop_size={"height": 224, "width": 224},
+                                                        size={"shortest_edge": 224})
+        ours = EnhancerPipeline(**parts)
+    stock = StableVideoDiffusionPipeline(vae=ours.decoder.vae, image_encoder=ours.image_encoder, unet=ours.unet,
+                                         scheduler=ours.scheduler, feature_extractor=ours.feature_extractor)
+    window = torch.rand(frames, 3, height, width)
+    cfg = replace(config, num_inference_steps=size.steps)
+
+    def run_ours():
+        ours(window, cfg, device=device)
+
+    def run_stock():
+        from PIL import Image
+
+        first = Image.fromarray((window[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8))
+        stock(first, height=height, width=width, num_frames=frames, num_inference_steps=size.steps,
+              decode_chunk_size=cfg.decode_chunk_size, output_type="pt")
+
+    if device.type == "cpu":
+        for module in (ours.unet, ours.decoder, ours.image_encoder):
+            module.to(device)
+    else:
+        stock.to(device)
+    results = {}
+    for name, fn in (("ours", run_ours), ("stock", run_stock)):
+        fn()  # warm-up
+        _sync(device)
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        results[f"{name}_s_per_window"] = time.perf_counter() - t0
+    results["ratio"] = results["ours_s_per_window"] / results["stock_s_per_window"]
+    results["frames"], results["steps"] = frames, size.steps
+    return results
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", choices=sorted(SIZES), default="tiny" if not torch.cuda.is_available() else "full")
+    parser.add_argument("--style", default="", help="also run stylization with this text")
+    parser.add_argument("--json", type=Path, default=None, help="write the report as JSON here")
+    parser.add_argument("--skip-baselines", action="store_true")
+    args = parser.parse_args(argv)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    size = SIZES[args.size]
+    if args.size == "full" and device.type == "cpu":
+        print("--size full needs a CUDA GPU; use --size tiny on a CPU.", file=sys.stderr)
+        return 2
+
+    report = {"device": device_name(device), "versions": versions(), "size": args.size, "config": vars(size)}
+    rows, facts, config = run_job(size, device, args.style)
+    report.update(stages=rows, **facts, total_seconds=sum(r["seconds"] for r in rows))
+    if not args.skip_baselines:
+        report["refine_vs_plain_step"] = refine_baseline(size, device, config.refine)
+        report["enhancer_vs_stock_svd"] = enhancer_baseline(size, device, config.enhance)
+    print_report(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1, default=str))
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+def print_report(report: dict) -> None:
+    print(f"device: {report['device']}")
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()))
+    print(f"size: {report['size']} ({report['gaussians']} Gaussians, {report['views']} views, "
+          f"{report['config']['resolution'][0]}x{report['config']['resolution'][1]})\n")
+    print(f"{'stage':<12}{'seconds':>10}{'peak GPU MiB':>14}  throughput")
+    for row in report["stages"]:
+        peak = f"{row['peak_gpu_mib']:.0f}" if row["peak_gpu_mib"] is not None else "n/a"
+        print(f"{row['stage']:<12}{row['seconds']:>10.2f}{peak:>14}  {row['throughput']}")
+    print(f"{'total':<12}{report['total_seconds']:>10.2f}")
+    if "refine_vs_plain_step" in report:
+        r = report["refine_vs_plain_step"]
+        print(f"\nrefine step: ours {r['ours_s_per_it'] * 1e3:.1f} ms/it, plain 3DGS step "
+              f"{r['plain_s_per_it'] * 1e3:.1f} ms/it, ratio {r['ratio']:.2f} (goal <= {r['goal']})")
+        e = report["enhancer_vs_stock_svd"]
+        print(f"enhancer window ({e['frames']} frames, {e['steps']} steps): ours {e['ours_s_per_window']:.2f} s, "
+              f"stock SVD {e['stock_s_per_window']:.2f} s, ratio {e['ratio']:.2f} (goal < 1)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
