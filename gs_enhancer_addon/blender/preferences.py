@@ -111,8 +111,10 @@ def models_config(prefs):
     from ..core.models import ModelSource, set_model_cache_dir
     from ..core.stylize.config import ClipSpec, VggSpec
 
+    if prefs is None:  # registered without being enabled (tests): the tiny set, default cache
+        return ModelsConfig(tiny=True)
     set_model_cache_dir(model_cache_path(prefs))
-    if prefs is None or prefs.model_set == "TINY":
+    if prefs.model_set == "TINY":
         return ModelsConfig(tiny=True)
     token = prefs.hub_token or None
     optional = lambda path: ModelSource(bpy.path.abspath(path), token=token) if path else None  # noqa: E731

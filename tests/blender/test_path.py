@@ -10,6 +10,7 @@ import pytest
 
 from gs_enhancer_addon.core.cameras import project_points
 from gs_enhancer_addon.core.errors import InputError
+from tests.blender.layout_recorder import LayoutRecorder
 from tests.core.test_capture import POINTS, capture_cameras, colmap_to_nerfstudio_json, write_colmap_binary, write_json
 
 bpy = pytest.importorskip("bpy")
@@ -207,34 +208,10 @@ def test_menus_and_panel_part_are_wired(addon_registered):
     draw_funcs = bpy.types.TOPBAR_MT_file_import._dyn_ui_initialize()
     assert camera_operators._menu_import in draw_funcs
 
-    class Recorder:  # records what draw_camera_path asks of a UILayout (draw() never runs headless)
-        def __init__(self, log):
-            self.log = log
-
-        def prop(self, data, name, **_kw):
-            self.log.append(("prop", name, name in data.bl_rna.properties))
-
-        def operator(self, idname, **_kw):
-            group, name = idname.split(".")
-            self.log.append(("op", idname, hasattr(getattr(bpy.ops, group), name)))
-            return type("Props", (), {})()
-
-        def template_list(self, listtype, _id, data, prop, active_data, active_prop, **_kw):
-            ok = hasattr(bpy.types, listtype) and prop in data.bl_rna.properties and active_prop in active_data.bl_rna.properties
-            self.log.append(("list", listtype, ok))
-
-        def row(self, **_kw):
-            return self
-
-        column = row
-
-        def separator(self):
-            pass
-
     settings = bpy.context.scene.gs_enhancer
     for mode in ("COLLECTION", "LIST", "ANIMATED"):
         settings.path_mode = mode
-        log = []
-        camera_operators.draw_camera_path(Recorder(log), settings)
-        assert log and all(ok for *_, ok in log), log
-        assert ("op", "gse.update_path_preview", True) in log
+        layout = LayoutRecorder()
+        camera_operators.draw_camera_path(layout, settings)
+        assert layout.all_valid(), layout.log
+        assert ("op", "gse.update_path_preview", True) in layout.log

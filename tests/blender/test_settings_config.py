@@ -1,0 +1,61 @@
+"""Sidebar settings + preferences -> JobConfig: the one conversion the operator relies on."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.needs_torch
+bpy = pytest.importorskip("bpy")
+
+
+def test_presets_overrides_and_style(addon_registered):
+    from gs_enhancer_addon.blender.props import job_config
+    from gs_enhancer_addon.core.job import PRESET_REFINE_ITERATIONS, PRESET_STEPS
+
+    settings = bpy.context.scene.gs_enhancer
+    settings.preset = "BEST"
+    assert settings.views_per_segment == 23, "the preset sets the views per segment"
+    settings.style_prompt = "  a watercolor painting "
+    settings.device = "CPU"
+    config = job_config(settings, None, in_background=True)
+    assert config.enhance.num_inference_steps == PRESET_STEPS["best"]
+    assert config.refine.iterations == PRESET_REFINE_ITERATIONS["best"]
+    assert config.trajectory.views_per_segment == 23
+    assert config.stylize.text == "a watercolor painting" and config.stylize.enabled
+    assert config.device == "cpu" and config.models.tiny, "no preferences (not enabled): the tiny set"
+    assert not config.keep_models_loaded, "background runs release their models"
+
+    settings.preset = "FAST"
+    settings.views_per_segment = 4
+    settings.steps, settings.refine_iterations = 7, 33
+    settings.style_prompt = ""
+    config = job_config(settings, None, in_background=False)
+    assert (config.enhance.num_inference_steps, config.refine.iterations) == (7, 33)
+    assert config.trajectory.views_per_segment == 4 and not config.stylize.enabled
+    assert config.keep_models_loaded, "in the UI the models stay loaded until Release Models"
+
+
+def test_preferences_map_to_model_sources(addon_registered, tmp_path):
+    from types import SimpleNamespace
+
+    from gs_enhancer_addon.blender.preferences import models_config
+
+    prefs = SimpleNamespace(model_set="PRETRAINED", enhancer_source="org/svd", unet_source=str(tmp_path),
+                            decoder_source="", clip_model="ViT-B-32", clip_pretrained="laion2b_s34b_b79k",
+                            vgg_source="timm/vgg19.tv_in1k", hub_token="secret", cache_dir=str(tmp_path / "cache"))
+    from gs_enhancer_addon.core.models import model_cache_dir, set_model_cache_dir
+
+    try:
+        models = models_config(prefs)
+        cache = model_cache_dir()
+    finally:
+        set_model_cache_dir(None)  # process-wide setting: leave it as it was
+    assert cache == tmp_path / "cache"
+    assert not models.tiny
+    assert models.enhancer.base.location == "org/svd" and models.enhancer.base.token == "secret"
+    assert models.enhancer.unet.location.rstrip("/") == str(tmp_path) and models.enhancer.decoder is None
+    assert (models.clip.model_name, models.clip.pretrained) == ("ViT-B-32", "laion2b_s34b_b79k")
+    try:
+        assert models_config(SimpleNamespace(model_set="TINY", cache_dir=str(tmp_path / "cache"))).tiny
+    finally:
+        set_model_cache_dir(None)
