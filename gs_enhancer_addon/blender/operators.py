@@ -41,7 +41,9 @@ class GSE_OT_enhance_splat(bpy.types.Operator):
 
     bl_idname = "gse.enhance_splat"
     bl_label = "Enhance Splat"
-    bl_options = {"REGISTER", "UNDO"}
+    # No "UNDO": in the UI this returns before anything changes; _finish pushes the one undo step
+    # when the new object is added (the synchronous path runs headless, without an undo stack).
+    bl_options = {"REGISTER"}
 
     @classmethod
     def poll(cls, context):
@@ -70,7 +72,7 @@ class GSE_OT_enhance_splat(bpy.types.Operator):
         return {"FINISHED"}
 
     def _run_now(self, context, request):
-        """Synchronous run (background mode): the operator's own undo step covers the new object."""
+        """Synchronous run (background mode, no UI to keep responsive)."""
         RUNNER.state.running = True
         try:
             result = request.run(progress=_sync_progress)
