@@ -89,7 +89,7 @@ class JobResult:
     after: np.ndarray  # [V, H, W, 3] float32: the result rendered along the path
     stage_seconds: dict[str, float]
     notes: list[str]  # plain-words remarks for the user (e.g. "the models are untrained")
-    stage_peak_bytes: dict[str, int] = field(default_factory=dict)  # peak CUDA memory per stage (CUDA only)  # plain-words remarks for the user (e.g. "the models are untrained")
+    stage_peak_bytes: dict[str, int] = field(default_factory=dict)  # peak CUDA memory per stage (CUDA only)
 
     def comparison_sheet(self, max_views: int = 8) -> np.ndarray:  # [3H, k*W, 3] float32
         """Rows: before / generated / after, for up to `max_views` views spread along the path."""
@@ -139,7 +139,10 @@ class EnhanceJob:
         """`cameras`: the reference cameras (path="references") or the dense samples of an animated
         camera (path="samples"), in the splat's frame. `trajectory`: an already sampled path (the
         add-on samples it on the main thread); then it is used as is."""
-        staged = StagedProgress(progress, STAGES)
+        # Stage weights for the progress bar and ETA; a skipped stylization takes no share of it.
+        weights = [(name, 0.0 if name == "Stylize" and not self.config.stylize.enabled else weight)
+                   for name, weight in STAGES]
+        staged = StagedProgress(progress, weights)
         self._seconds, self._peaks = {}, {}
         try:
             return self._run(scene, list(cameras), path, trajectory, staged, cancel)
