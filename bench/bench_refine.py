@@ -20,7 +20,8 @@ synthetic, so the truth is known:
 
 Four fine-tunings from the same start, same iterations and seeds, evaluated against the truth on
 held-out poses (another height and radius than the trajectory): reference views only; uniform
-weights; image-level confidence only; image + pixel confidence. Run:
+weights; image-level confidence only; image + pixel confidence (and, as an ablation, pixel
+confidence only). Run:
 
     .venv/bin/python bench/bench_refine.py            # CPU setting (a few minutes on 2 cores)
     .venv/bin/python bench/bench_refine.py --large    # larger setting for a CUDA GPU
@@ -58,7 +59,7 @@ class Setting:
     held_out: int = 9  # evaluation views
     prefit: int = 100  # steps fitting the degraded splat to the reference views (sparse-view training)
     iterations: int = 150  # fine-tuning steps per method
-    seeds: tuple = (0, 1)  # scene/degradation/generation seeds (results are averaged)
+    seeds: tuple = (0, 1, 2)  # scene/degradation/generation seeds (results are averaged)
     device: str = "cpu"
     # generated-view errors (the same for every generated view)
     misalign_deg: float = 0.7  # std of the pose rotation error, degrees
@@ -281,7 +282,14 @@ def evaluate(scene: GaussianScene, cams: list[Camera], truth_imgs: list[torch.Te
     return np.array([psnr(a, b).item() for a, b in pairs]), np.array([ssim(a, b).item() for a, b in pairs])
 
 
-METHODS = ("start (no fine-tuning)", "reference views only", "uniform weights", "image confidence", "image + pixel conf.")
+METHODS = (
+    "start (no fine-tuning)",
+    "reference views only",
+    "uniform weights",
+    "image confidence",
+    "image + pixel conf.",
+    "pixel conf. only",  # ablation, not in the paper's table
+)
 
 
 def run_seed(s: Setting, seed: int) -> dict:
@@ -313,6 +321,7 @@ def run_seed(s: Setting, seed: int) -> dict:
         METHODS[2]: (ref_views + gen_views, replace(base, image_confidence=False, pixel_confidence=False)),
         METHODS[3]: (ref_views + gen_views, replace(base, image_confidence=True, pixel_confidence=False)),
         METHODS[4]: (ref_views + gen_views, replace(base, image_confidence=True, pixel_confidence=True)),
+        METHODS[5]: (ref_views + gen_views, replace(base, image_confidence=False, pixel_confidence=True)),
     }
     res = {METHODS[0]: (*evaluate(start, held, truth_held), 0.0)}
     for name, (views, cfg) in runs.items():
