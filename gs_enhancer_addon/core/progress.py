@@ -60,12 +60,14 @@ class StagedProgress:
         self._shares = [w / total for w in weights]
         self._clock = clock or time.monotonic
         self._t0 = self._clock()
+        self._reported = 0.0  # the bar never moves back (float rounding at stage boundaries)
 
     def stage(self, index: int) -> ProgressFn:
         label = f"{index + 1}/{len(self._names)} {self._names[index]}"
 
         def stage_progress(fraction: float, message: str = "") -> None:
             overall = self._starts[index] + self._shares[index] * min(1.0, max(0.0, fraction))
+            overall = self._reported = max(self._reported, overall)
             text = f"{label}: {message}" if message else label
             eta = self.eta_seconds(overall)
             if eta is not None:
