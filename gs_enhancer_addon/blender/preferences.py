@@ -78,7 +78,8 @@ def draw_preferences(layout, prefs) -> None:
                  "hub_token"):
         column.prop(prefs, name)
     layout.prop(prefs, "cache_dir")
-    layout.label(text=f"Cache in use: {model_cache_path(prefs)}")
+    cache = model_cache_path(prefs)
+    layout.label(text=f"Cache in use: {cache or 'the Hugging Face cache ($GS_ENHANCER_MODEL_CACHE if set)'}")
     row = layout.row()
     row.operator("gse.download_models", icon="IMPORT")
     row.operator("gse.release_models", icon="TRASH")
@@ -92,16 +93,16 @@ def get_preferences(context: bpy.types.Context) -> GSE_AP_preferences | None:
     return addon.preferences if addon else None
 
 
-def model_cache_path(prefs) -> Path:
-    """The cache folder: the user's choice, else the extension's user folder, else core's default."""
+def model_cache_path(prefs) -> Path | None:
+    """The cache folder: the user's choice, else the extension's user folder; None when neither
+    applies (registered from a checkout): core's default then ($GS_ENHANCER_MODEL_CACHE or the
+    Hugging Face cache)."""
     if prefs is not None and prefs.cache_dir:
         return Path(bpy.path.abspath(prefs.cache_dir))
     try:
         return Path(bpy.utils.extension_path_user(ADDON_PACKAGE, path="models", create=True))
-    except (ValueError, AttributeError):  # registered from a checkout, not as an extension
-        from ..core.models import model_cache_dir
-
-        return model_cache_dir()
+    except (ValueError, AttributeError):  # not installed as an extension
+        return None
 
 
 def models_config(prefs):
