@@ -147,3 +147,26 @@ def test_cuda_run_with_gsplat_densification():
     assert len(out) != len(start)  # gsplat's strategy cloned/split/pruned Gaussians
     assert np.isfinite(out.means).all()
     assert total_loss(out, views, cfg) < total_loss(start, views, cfg)
+
+
+def test_pixel_confidence_from_rendered_scales_is_higher_where_gaussians_are_larger():
+    # Left half of the view: many small Gaussians; right half: a few large ones (same opacity).
+    rng = np.random.default_rng(3)
+    small = np.stack([rng.uniform(-0.9, -0.1, 200), np.zeros(200), rng.uniform(-0.5, 0.5, 200)], 1)
+    large = np.stack([rng.uniform(0.1, 0.9, 12), np.zeros(12), rng.uniform(-0.5, 0.5, 12)], 1)
+    means = np.concatenate([small, large]).astype(np.float32)
+    scales = np.concatenate([np.full((200, 3), 0.05), np.full((12, 3), 0.25)])
+    n = len(means)
+    scene = GaussianScene(
+        means, np.tile(np.float32([1, 0, 0, 0]), (n, 1)), np.log(scales).astype(np.float32),
+        np.full(n, 3.0, np.float32), np.zeros((n, 1, 3), np.float32),
+    )  # fmt: skip
+    cam = look_at_camera((0.0, -2.5, 0.0), size=24, focal=20.0)  # x world = image right
+    g = scene.to_torch()
+    out = render(g, [cam], features=torch.exp(g.log_scales))
+    p = pixel_confidence(out.features[0], out.alpha[0])
+    covered = out.alpha[0, ..., 0] > 0.9
+    left, right = covered.clone(), covered.clone()
+    left[:, 12:], right[:, :12] = False, False
+    assert left.sum() > 20 and right.sum() > 20
+    assert p[right].mean() > 2.5 * p[left].mean()  # sizes differ 5x; P_c follows
