@@ -91,3 +91,6 @@ def test_auto_picks_gsplat_for_cuda_tensors():
     cuda = render(g, _cameras(32, 24), backend="cuda")
     assert auto.rgb.is_cuda
     assert torch.equal(auto.rgb, cuda.rgb)
+    assert auto.info is not None and cuda.info is not None, "gsplat's meta is passed on (densification needs it)"
+    assert render(g, _cameras(32, 24), backend="cpu").info is None
+

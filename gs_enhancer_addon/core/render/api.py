@@ -36,6 +36,7 @@ class RenderOutput:
     depth: Tensor  # [C, H, W, 1] expected camera-space depth sum(w z) / sum(w) (0 where empty)
     features: Optional[Tensor] = None  # [C, H, W, D] the `features` composited like colours
     visible: Optional[Tensor] = None  # [C, N] bool: Gaussian survived culling in that view
+    info: Optional[dict] = None  # gsplat's meta (means2d, radii, ...) for its densification strategy; CUDA only
 
 
 def render(
@@ -76,10 +77,11 @@ def render(
         bg = torch.cat([bg, bg.new_zeros(bg.shape[0], nf)], dim=-1)
     args = (means, quats, scales, opacities, colors, viewmats, Ks, width, height, settings)
     if use_cuda:
-        out, alpha, depth, visible = rasterize_gsplat(*args, sh_degree=deg, backgrounds=bg)
+        out, alpha, depth, visible, info = rasterize_gsplat(*args, sh_degree=deg, backgrounds=bg)
     else:
         out, alpha, depth, visible = rasterize_reference(*args, backgrounds=bg)
-    return RenderOutput(out[..., :3], alpha, depth, out[..., 3:] if nf else None, visible)
+        info = None
+    return RenderOutput(out[..., :3], alpha, depth, out[..., 3:] if nf else None, visible, info)
 
 
 def _view_colors(gaussians: GaussianTensors, viewmats: Tensor, degree: int, features) -> Tensor:

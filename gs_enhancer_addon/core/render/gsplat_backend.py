@@ -33,8 +33,9 @@ def rasterize_gsplat(
     settings: RenderSettings,
     sh_degree: Optional[int],
     backgrounds: Optional[Tensor] = None,  # [C, D]
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Render C images: colours [C,H,W,D], alpha [C,H,W,1], expected depth [C,H,W,1], visible [C,N]."""
+) -> tuple[Tensor, Tensor, Tensor, Tensor, dict]:
+    """Render C images: colours [C,H,W,D], alpha [C,H,W,1], expected depth [C,H,W,1], visible [C,N],
+    and gsplat's meta dict (means2d, radii, ...: what gsplat.strategy needs to densify)."""
     try:
         from gsplat import rasterization
     except Exception as exc:
@@ -58,7 +59,7 @@ def rasterize_gsplat(
             "other programs using the GPU."
         ) from exc
     out, alpha = out.to(dtype), alpha.to(dtype)
-    return out[..., :-1], alpha, out[..., -1:], _visible(meta, viewmats.shape[0], means.shape[0])
+    return out[..., :-1], alpha, out[..., -1:], _visible(meta, viewmats.shape[0], means.shape[0]), meta
 
 
 def _visible(meta: dict, num_cameras: int, num_gaussians: int) -> Tensor:  # [C, N] bool
