@@ -41,8 +41,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gs_enhancer_addon.core.cameras import Camera  # noqa: E402
-from gs_enhancer_addon.core.gaussians import SH_C0, GaussianScene  # noqa: E402
+from gs_enhancer_addon.core.cameras import Camera, image_confidence, look_at  # noqa: E402
+from gs_enhancer_addon.core.gaussians import SH_C0, GaussianScene, quats_from_z_to  # noqa: E402
 from gs_enhancer_addon.core.image_metrics import gaussian_window, psnr, ssim  # noqa: E402
 from gs_enhancer_addon.core.refine import RefineConfig, TrainingView, refine  # noqa: E402
 from gs_enhancer_addon.core.render import render  # noqa: E402
@@ -82,14 +82,8 @@ CAM_RADIUS, CAM_HEIGHT, LOOK_AT = 2.6, 1.1, (0.0, 0.0, -0.15)
 
 
 def look_at_camera(eye, size: int, target=LOOK_AT, fov_deg: float = 50.0, name: str = "") -> Camera:
-    """OpenCV camera (x right, y down, z forward) at `eye` looking at `target`, world +Z up."""
-    eye, target = np.asarray(eye, float), np.asarray(target, float)
-    fwd = (target - eye) / np.linalg.norm(target - eye)
-    right = np.cross(fwd, [0.0, 0.0, 1.0])
-    right /= np.linalg.norm(right)
-    w2c = np.eye(4)
-    w2c[:3, :3] = np.stack([right, np.cross(fwd, right), fwd])
-    w2c[:3, 3] = -w2c[:3, :3] @ eye
+    """Square camera at `eye` looking at `target`, world +Z up."""
+    w2c = look_at(eye, target)
     f = size / 2 / np.tan(np.radians(fov_deg) / 2)
     K = np.array([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1.0]])
     return Camera(K=K, world_to_cam=w2c, width=size, height=size, name=name)
@@ -105,12 +99,6 @@ def _fibonacci_sphere(n: int, rng) -> np.ndarray:  # [n, 3] unit vectors, jitter
     phi = np.arccos(1 - 2 * k / n)
     theta = np.pi * (1 + 5**0.5) * k + rng.uniform(0, 0.3, n)
     return np.stack([np.cos(theta) * np.sin(phi), np.sin(theta) * np.sin(phi), np.cos(phi)], -1)
-
-
-def _quat_z_to(normals: np.ndarray) -> np.ndarray:  # [N, 4] wxyz rotating +z onto each normal
-    q = np.stack([1 + normals[:, 2], -normals[:, 1], normals[:, 0], np.zeros(len(normals))], -1)
-    q[1 + normals[:, 2] < 1e-6] = (0, 1, 0, 0)
-    return q / np.linalg.norm(q, axis=1, keepdims=True)
 
 
 def make_truth(s: Setting, rng) -> tuple[GaussianScene, np.ndarray]:
@@ -133,7 +121,7 @@ def make_truth(s: Setting, rng) -> tuple[GaussianScene, np.ndarray]:
     scales = np.concatenate([np.tile([0.7 * p[3], 0.7 * p[3], 0.1 * p[3]], (len(p[0]), 1)) for p in parts])
     scene = GaussianScene(
         means=means.astype(np.float32),
-        quats=_quat_z_to(normals).astype(np.float32),
+        quats=quats_from_z_to(normals).astype(np.float32),
         log_scales=np.log(scales).astype(np.float32),
         opacity_logits=np.full(len(means), 3.0, np.float32),
         sh=((rgb - 0.5) / SH_C0)[:, None, :].astype(np.float32),
@@ -188,8 +176,8 @@ def degrade(truth: GaussianScene, normals: np.ndarray, refs: list[Camera], rng) 
         means[m] = cam.center + (means[m] - cam.center) * factor[:, None]
         log_s[m] += np.log(factor)[:, None]
     start = GaussianScene(means.astype(np.float32), truth.quats.copy(), log_s.astype(np.float32), opa, sh)
-    start = _subset(start, keep)
-    return _concat(start, floaters(truth, seen, refs, rng, count=int(0.06 * len(truth))))
+    start = start.subset(keep)
+    return GaussianScene.concat([start, floaters(truth, seen, refs, rng, count=int(0.06 * len(truth)))])
 
 
 def floaters(truth: GaussianScene, seen: np.ndarray, refs: list[Camera], rng, count: int) -> GaussianScene:
@@ -207,15 +195,6 @@ def floaters(truth: GaussianScene, seen: np.ndarray, refs: list[Camera], rng, co
         opacity_logits=np.full(count, 0.5, np.float32),
         sh=truth.sh[src].copy(),
     )
-
-
-def _subset(s: GaussianScene, m: np.ndarray) -> GaussianScene:
-    return GaussianScene(s.means[m], s.quats[m], s.log_scales[m], s.opacity_logits[m], s.sh[m])
-
-
-def _concat(a: GaussianScene, b: GaussianScene) -> GaussianScene:
-    f = ("means", "quats", "log_scales", "opacity_logits", "sh")
-    return GaussianScene(*(np.concatenate([getattr(a, k), getattr(b, k)]).astype(np.float32) for k in f))
 
 
 # ------------------------------------------------------------------------- generated views
@@ -266,12 +245,6 @@ def generated_view(truth_t, cam: Camera, s: Setting, rng) -> np.ndarray:
     return np.clip(_hallucinate(img, s, rng), 0, 1).astype(np.float32)
 
 
-def image_confidences(cams: list[Camera], refs: list[Camera]) -> np.ndarray:
-    """I_c: distance to the nearest reference camera, divided by the largest such distance."""
-    d = np.array([min(np.linalg.norm(c.center - r.center) for r in refs) for c in cams])
-    return d / d.max()
-
-
 # ------------------------------------------------------------------------------- experiment
 
 
@@ -313,7 +286,7 @@ def run_seed(s: Setting, seed: int) -> dict:
     # the start: degraded, then fitted to the reference views as sparse-view training would
     start = refine(degrade(truth, normals, refs, rng), ref_views, replace(base, iterations=s.prefit))
     gen_imgs = [generated_view(truth_t, c, s, rng) for c in gens]
-    conf = image_confidences(gens, refs)
+    conf = image_confidence(refs + gens, range(len(refs)))[len(refs):]  # the product's rule (core.cameras)
 
     gen_views = [TrainingView(c, im, float(ic)) for c, im, ic in zip(gens, gen_imgs, conf)]
     runs = {

@@ -219,6 +219,15 @@ def decompose_similarity(matrix: np.ndarray) -> tuple[np.ndarray, float, np.ndar
     return rotation, scale, m[:3, 3].copy()
 
 
+def quats_from_z_to(directions: np.ndarray) -> np.ndarray:  # [N, 3] unit -> [N, 4] wxyz
+    """Shortest-arc rotations taking +Z onto each unit direction (e.g. surfels lying on a surface)."""
+    directions = np.asarray(directions, dtype=np.float64)
+    quats = np.concatenate([1.0 + directions[:, 2:3], -directions[:, 1:2], directions[:, 0:1],
+                            np.zeros((len(directions), 1))], axis=1)  # w = 1 + z.d, axis = z x d
+    quats[quats[:, 0] < 1e-8] = (0.0, 1.0, 0.0, 0.0)  # d == -Z: half a turn about X
+    return quats / np.linalg.norm(quats, axis=1, keepdims=True)
+
+
 def _quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Hamilton product a * b for wxyz quaternions (broadcasting over leading axes)."""
     aw, ax, ay, az = np.moveaxis(np.asarray(a), -1, 0)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cameras import Camera, look_at
-from .gaussians import SH_C0, GaussianScene
+from .gaussians import SH_C0, GaussianScene, quats_from_z_to
 
 
 @dataclass
@@ -65,7 +65,7 @@ def _sphere(n: int, radius: float, rng: np.random.Generator) -> GaussianScene:
     spacing = radius * np.sqrt(4 * np.pi / n)
     scales = np.full((n, 3), spacing * 0.6)
     scales[:, 2] *= 0.3  # flattened discs...
-    quats = _quats_aligning_z_to(normals)  # ...lying on the surface
+    quats = quats_from_z_to(normals)  # ...lying on the surface
     sh = np.zeros((n, 4, 3))
     sh[:, 0] = (colors - 0.5) / SH_C0
     sh[:, 1:] = rng.normal(0.0, 0.05, size=(n, 3, 3))  # mild view dependence
@@ -90,14 +90,3 @@ def _scene(means, quats, scales, opacity, sh) -> GaussianScene:
     f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
     return GaussianScene(means=f32(means), quats=f32(quats), log_scales=f32(np.log(scales)),
                          opacity_logits=f32(np.log(opacity / (1 - opacity))), sh=f32(sh))
-
-
-def _quats_aligning_z_to(directions: np.ndarray) -> np.ndarray:  # [N, 4] wxyz
-    """Shortest-arc rotations taking +Z onto each unit direction [N, 3]."""
-    z = np.array([0.0, 0.0, 1.0])
-    axis = np.cross(z, directions)
-    w = 1.0 + directions @ z
-    quats = np.concatenate([w[:, None], axis], axis=1)
-    flipped = w < 1e-8  # direction == -Z: rotate 180 degrees about X
-    quats[flipped] = [0.0, 1.0, 0.0, 0.0]
-    return quats / np.linalg.norm(quats, axis=1, keepdims=True)

@@ -149,3 +149,15 @@ def test_transformed_refuses_what_gaussians_cannot_represent(linear, words):
     m[:3, :3] = linear
     with pytest.raises(InputError, match=words):
         random_scene().transformed(m)
+
+
+def test_quats_from_z_to_rotates_z_onto_each_direction():
+    from gs_enhancer_addon.core.cameras import matrix_from_quat
+    from gs_enhancer_addon.core.gaussians import quats_from_z_to
+
+    rng = np.random.default_rng(0)
+    dirs = rng.normal(size=(20, 3))
+    dirs = np.concatenate([dirs, [[0, 0, 1.0], [0, 0, -1.0]]])
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    for q, d in zip(quats_from_z_to(dirs), dirs):
+        assert np.allclose(matrix_from_quat(q) @ [0, 0, 1.0], d, atol=1e-9)
