@@ -153,8 +153,11 @@ def _run_enhance(args) -> int:
 
 def _write_outputs(result, splat_path: Path, blend_path: Optional[Path], sheet_path: Optional[Path],
                    name: str, source=None, cameras=()) -> dict[str, Path]:
-    """Write the outputs, each complete or not at all (written beside, then renamed into place)."""
-    paths = {"result splat": _atomic_write(splat_path, lambda tmp: result.scene.to_file(tmp))}
+    """Write the outputs, each complete or not at all (splat files are written atomically by
+    core.io; the sheet and the .blend are written beside, then renamed into place)."""
+    splat_path.parent.mkdir(parents=True, exist_ok=True)
+    result.scene.to_file(splat_path)
+    paths = {"result splat": splat_path}
     if sheet_path is not None:
         paths["before/after sheet"] = _atomic_write(sheet_path, lambda tmp: save_png(result.comparison_sheet(), tmp))
     if blend_path is not None:
