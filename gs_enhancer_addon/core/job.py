@@ -121,16 +121,12 @@ class EnhanceJob:
         return device
 
     def _device(self) -> "torch.device":
-        import torch
+        from .devices import resolve_device
 
-        wanted = self.config.device
-        if wanted in ("auto", "cuda") and torch.cuda.is_available():
-            return torch.device("cuda")
-        if wanted == "cuda":
-            raise DeviceError("CUDA was requested but no CUDA GPU is usable here; choose CPU (small scenes only).")
-        if not self.config.allow_cpu:
+        device = resolve_device(self.config.device)
+        if device.type == "cpu" and not self.config.allow_cpu:
             raise DeviceError("No CUDA GPU found and CPU runs are turned off; enable CPU for small scenes.")
-        return torch.device("cpu")
+        return device
 
     # -- run ----------------------------------------------------------------------------------
     def run(self, scene: GaussianScene, cameras: Sequence[Camera], *, path: PathKind = "references",
@@ -250,21 +246,11 @@ class EnhanceJob:
 
 
 def render_views(scene: GaussianScene, cameras: Sequence[Camera], device, progress: ProgressFn,
-                 cancel: Optional[CancelFn], batch: int = 8) -> np.ndarray:  # [V, H, W, 3] float32
-    """Render the splat from every camera, a few at a time, without gradients."""
-    import torch
+                 cancel: Optional[CancelFn]) -> np.ndarray:  # [V, H, W, 3] float32
+    """The splat rendered from every camera, as numpy frames (core.render.render_views)."""
+    from .render import render_views as render_on_device
 
-    from .render import render
-
-    gaussians = scene.to_torch(device)
-    frames = []
-    with torch.no_grad():
-        for start in range(0, len(cameras), batch):
-            check_cancel(cancel)
-            out = render(gaussians, cameras[start:start + batch])
-            frames.append(out.rgb.clamp(0, 1).float().cpu().numpy())
-            progress(min(1.0, (start + batch) / len(cameras)), f"{min(start + batch, len(cameras))}/{len(cameras)} views")
-    return np.concatenate(frames, axis=0)
+    return render_on_device(scene, cameras, device, progress, cancel).cpu().numpy()
 
 
 def _resized(camera: Camera, size: Optional[tuple[int, int]]) -> Camera:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from .cameras import Camera
+from .devices import resolve_device
 from .errors import DeviceError, InputError
 from .gaussians import GaussianScene, GaussianTensors
 from .image_metrics import ssim
@@ -200,14 +201,6 @@ def _as_tensors(params: dict) -> GaussianTensors:
 # Inputs
 
 
-def _resolve_device(name: DeviceName) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise DeviceError("Fine-tuning was set to run on CUDA, but no CUDA GPU is available.")
-    return torch.device(name)
-
-
 def _check_view(i: int, view: TrainingView) -> None:
     cam = view.camera
     shape = tuple(view.image.shape)
@@ -260,7 +253,7 @@ def refine(
         _check_view(i, v)
     if len(gaussians) == 0:
         raise InputError("The splat has no Gaussians to fine-tune.")
-    device = _resolve_device(config.device)
+    device = resolve_device(config.device)
     active = [v for v in views if _weights(v, config)[0] > 0.0]
     if not active or config.iterations <= 0:
         report(progress, 1.0, "Fine-tuning: nothing to fit")

@@ -20,7 +20,8 @@ from typing import Optional
 
 import torch
 
-from ..errors import DeviceError, ModelNotAvailableError
+from ..devices import resolve_device
+from ..errors import ModelNotAvailableError
 from ..models import CONFIG_PATTERNS, ModelSource, require_files, resolve_model_source
 from ..progress import ProgressFn, report, sub_progress
 from ..torchvision_compat import ensure_torchvision_importable
@@ -108,13 +109,6 @@ def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
     return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[precision]
 
 
-def check_device(device: str | torch.device) -> torch.device:
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise DeviceError("CUDA was requested but no CUDA GPU is usable here; choose the CPU device.")
-    return device
-
-
 def load_enhancer(
     sources: EnhancerSources,
     *,
@@ -125,7 +119,7 @@ def load_enhancer(
     offline: Optional[bool] = None,
 ) -> EnhancerPipeline:
     """Build the pipeline from `sources` (see module doc); raises ModelNotAvailableError when missing."""
-    device = check_device(device)
+    device = resolve_device(device)
     dtype = pick_dtype(precision, device)
     base = resolve_enhancer_base(sources, sub_progress(progress, 0.0, 0.8), offline)
     unet_dir = _component_dir(sources.unet, base / "unet", offline)

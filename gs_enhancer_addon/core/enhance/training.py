@@ -30,7 +30,8 @@ from torch import Tensor
 from ..errors import InputError
 from ..models import ModelSource
 from ..progress import CancelFn, ProgressFn, check_cancel, report, sub_progress
-from .components import DEFAULT_BASE_REPO, EnhancerSources, check_device, load_enhancer
+from ..devices import resolve_device
+from .components import DEFAULT_BASE_REPO, EnhancerSources, load_enhancer
 from .conditioning import added_time_ids, encode_frames_clip, run_unet
 from .data import WindowPair, load_dataset
 from .losses import (
@@ -88,10 +89,6 @@ class TrainResult:
     step: int = 0  # the global step reached
 
 
-def _device(name: str) -> torch.device:
-    return check_device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
-
-
 def _autocast(device: torch.device, enabled: bool):
     return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled and device.type == "cuda")
 
@@ -137,7 +134,7 @@ def train_enhancer(
     cancel: Optional[CancelFn] = None,
 ) -> TrainResult:
     """Fine-tune the UNet's temporal layers; writes checkpoints and `<output_dir>/unet`."""
-    device = _device(cfg.device)
+    device = resolve_device(cfg.device)
     data = load_dataset(cfg.dataset)
     pipe = pipe or load_enhancer(EnhancerSources(base=ModelSource(cfg.base)), device=device, precision="float32",
                                  progress=sub_progress(progress, 0.0, 0.05))
@@ -172,7 +169,7 @@ def train_decoder(
     cancel: Optional[CancelFn] = None,
 ) -> TrainResult:
     """Train the spatial-temporal decoder (temporal decoder + CFW); writes `<output_dir>/decoder`."""
-    device = _device(cfg.device)
+    device = resolve_device(cfg.device)
     data = load_dataset(cfg.dataset)
     sources = EnhancerSources(base=ModelSource(cfg.base), decoder=ModelSource(cfg.decoder) if cfg.decoder else None)
     pipe = pipe or load_enhancer(sources, device=device, precision="float32",

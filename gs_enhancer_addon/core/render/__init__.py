@@ -7,5 +7,6 @@
 from .api import RenderOutput, render
 from .settings import Backend, RenderSettings
 from .sh import sh_to_rgb
+from .views import render_views
 
-__all__ = ["render", "RenderOutput", "RenderSettings", "Backend", "sh_to_rgb"]
+__all__ = ["render", "render_views", "RenderOutput", "RenderSettings", "Backend", "sh_to_rgb"]

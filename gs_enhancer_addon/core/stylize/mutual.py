@@ -39,12 +39,10 @@ class StylizeResult:
 
 
 def render_views(scene: GaussianScene, cameras: Sequence[Camera], device: torch.device) -> list[torch.Tensor]:
-    """Renders of `scene` as V x [3, H, W] (one camera at a time: any sizes, bounded memory)."""
-    from ..render import render
+    """Renders of `scene` as V x [3, H, W] on `device` (the style network's layout)."""
+    from ..render import render_views as render_all
 
-    gaussians = scene.to_torch(device)
-    with torch.no_grad():
-        return [render(gaussians, [cam]).rgb[0].permute(2, 0, 1).clamp(0, 1) for cam in cameras]
+    return list(render_all(scene, cameras, device).permute(0, 3, 1, 2))
 
 
 def _fit(scene, cameras, targets, confidences, config: RefineConfig, cancel) -> GaussianScene:
