@@ -16,6 +16,7 @@ from typing import Optional, Sequence
 
 from .core.errors import GsEnhancerError
 from .core.image_io import save_png
+from .core.io import atomic_path
 
 
 class TerminalProgress:
@@ -23,10 +24,9 @@ class TerminalProgress:
 
     def __init__(self, stream=sys.stderr, width: int = 30):
         self.stream, self.width = stream, width
-        self.last_fraction, self._last_draw = 0.0, 0.0
+        self._last_draw = 0.0
 
     def __call__(self, fraction: float, message: str) -> None:
-        self.last_fraction = fraction
         now = time.monotonic()
         if now - self._last_draw < 0.1 and fraction < 1.0:
             return
@@ -91,21 +91,15 @@ def _add_job_options(p: argparse.ArgumentParser, default_preset: str) -> None:
     p.add_argument("--steps", type=int, default=None, help="diffusion steps per window")
 
 
-def _job_config(args):
-    from dataclasses import replace
-
+def _job_config(args, views_per_segment=None, refine_iterations=None):
+    """Command-line options -> JobConfig; the keyword defaults apply where the user gave none."""
     from .core.job import preset_config
     from .core.model_set import ModelsConfig
 
-    config = preset_config(args.preset, device=args.device, models=ModelsConfig.from_cli(args.models))
-    config.stylize.text = args.style
-    if args.views_per_segment is not None:
-        config.trajectory.views_per_segment = args.views_per_segment
-    if args.refine_iterations is not None:
-        config.refine = replace(config.refine, iterations=args.refine_iterations)
-    if args.steps is not None:
-        config.enhance = replace(config.enhance, num_inference_steps=args.steps)
-    return config
+    return preset_config(args.preset, steps=args.steps, style=args.style, device=args.device,
+                         refine_iterations=args.refine_iterations or refine_iterations,
+                         views_per_segment=args.views_per_segment or views_per_segment,
+                         models=ModelsConfig.from_cli(args.models))
 
 
 def _run_job(config, scene, cameras):
@@ -124,11 +118,8 @@ def _run_demo(args) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     scene, cameras = sample_scene(), sample_cameras()
-    config = _job_config(args)
-    if args.views_per_segment is None:
-        config.trajectory.views_per_segment = 3  # 4 references x 3 views: a quick demo on a CPU
-    if args.refine_iterations is None and args.preset == "fast":
-        config.refine.iterations = 60
+    # 4 references x 3 views and a short fine-tuning: a quick demo on a CPU
+    config = _job_config(args, views_per_segment=3, refine_iterations=60 if args.preset == "fast" else None)
     input_path = out / "sample_input.ply"
     scene.to_ply(input_path)
     result = _run_job(config, scene, cameras)
@@ -170,12 +161,8 @@ def _write_outputs(result, splat_path: Path, blend_path: Optional[Path], sheet_p
 
 def _atomic_write(path: Path, write) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
-    try:
+    with atomic_path(path) as tmp:
         write(tmp)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -21,7 +21,7 @@ from ..core.image_io import save_png
 from .camera_io import snapshot_camera_path
 from .preferences import get_preferences
 from .props import job_config
-from .scene_io import object_from_scene, scene_from_object
+from .scene_io import object_from_scene, remove_objects, scene_from_object
 
 COMPARISON_IMAGE = "Splat Enhancer Before-After"
 
@@ -73,7 +73,7 @@ def apply_result(context: bpy.types.Context, request: EnhanceRequest, result) ->
             save_frames(result, Path(request.frames_dir))
     except Exception:
         if created is not None:
-            _remove_object(created)
+            remove_objects([created])
         raise
     return created
 
@@ -110,12 +110,3 @@ def _move_to_collections(context, obj: bpy.types.Object, names: list[str]) -> No
     for collection in targets:
         collection.objects.link(obj)
 
-
-def _remove_object(obj: bpy.types.Object) -> None:
-    data = obj.data
-    bpy.data.objects.remove(obj, do_unlink=True)
-    if data is not None and data.users == 0:
-        if isinstance(data, bpy.types.Mesh):
-            bpy.data.meshes.remove(data)
-        elif hasattr(bpy.data, "pointclouds") and isinstance(data, bpy.types.PointCloud):
-            bpy.data.pointclouds.remove(data)

@@ -18,6 +18,7 @@ def save_result_blend(path: Path, result: GaussianScene, name: str, source: Opti
     """A new .blend with `<name> Enhanced` (and the source splat and cameras, when given)."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     context = bpy.context
+    context.preferences.filepaths.save_version = 0  # no ".blend1" backup beside the output
     if source is not None:
         object_from_scene(context, source, name=name).hide_set(True)
     if cameras:

@@ -9,7 +9,7 @@ from bpy.props import BoolProperty, CollectionProperty, EnumProperty, StringProp
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from ..core.errors import GsEnhancerError
-from .scene_io import export_splat_file, import_splat_file, is_splat_object
+from .scene_io import export_splat_file, import_splat_file, is_splat_object, remove_objects
 
 EXTENSIONS = {"PLY": ".ply", "SPLAT": ".splat"}
 
@@ -53,20 +53,12 @@ class GSE_OT_import_splat(bpy.types.Operator, ImportHelper):
                 created.append(import_splat_file(context, path, y_down_to_z_up=self.y_down_to_z_up,
                                                  nonfinite="drop" if self.drop_invalid else "error"))
         except GsEnhancerError as exc:
-            _remove_objects(created)  # all or nothing: no partial import stays in the scene
+            remove_objects(created)  # all or nothing: no partial import stays in the scene
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         count = sum(len(obj.data.attributes["position"].data) for obj in created)
         self.report({"INFO"}, f"Imported {count:,} splats into {len(created)} object(s).")
         return {"FINISHED"}
-
-
-def _remove_objects(objects: list[bpy.types.Object]) -> None:
-    for obj in objects:
-        data = obj.data
-        bpy.data.objects.remove(obj)
-        if data is not None and data.users == 0:
-            getattr(bpy.data, "pointclouds" if isinstance(data, bpy.types.PointCloud) else "meshes").remove(data)
 
 
 class GSE_OT_export_splat(bpy.types.Operator, ExportHelper):

@@ -57,51 +57,38 @@ class GSE_OT_enhance_splat(bpy.types.Operator):
         return True
 
     def execute(self, context):
-        if RUNNER.busy:
-            self.report({"ERROR"}, "Another enhancement is running; wait for it or cancel it first.")
-            return {"CANCELLED"}
         try:
             request = snapshot_request(context)
         except GsEnhancerError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        if bpy.app.background:
-            return self._run_now(context, request)
-        start_in_background(request)
+        if bpy.app.background:  # no UI to keep responsive: run here, through the same outcome path
+            RUNNER.run_now(request.run, on_done=lambda result: _finish(request, result), on_error=_fail)
+            if RUNNER.state.error:
+                self.report({"ERROR"}, RUNNER.state.error)
+                return {"CANCELLED"}
+            self.report({"INFO"}, RUNNER.state.message)
+            return {"FINISHED"}
+        enhance_in_background(request)
         self.report({"INFO"}, "Enhancing in the background; progress is in the Splat Enhancer panel.")
         return {"FINISHED"}
 
-    def _run_now(self, context, request):
-        """Synchronous run (background mode, no UI to keep responsive)."""
-        RUNNER.state.running = True
-        try:
-            result = request.run(progress=_sync_progress)
-            obj = apply_result(context, request, result)
-        except GsEnhancerError as exc:
-            RUNNER.state.error, RUNNER.state.message = str(exc), "Failed"
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        finally:
-            RUNNER.state.running = False
-        RUNNER.state.fraction, RUNNER.state.message, RUNNER.state.error = 1.0, "Done", ""
-        self.report({"INFO"}, f"Created '{obj.name}'. " + " ".join(result.notes))
-        return {"FINISHED"}
 
-
-def start_in_background(request) -> None:
-    """Run the job in the runner's thread; pump_runner() (a UI timer) applies the outcome."""
-    RUNNER.start(request.run, on_done=lambda result: _finish(request, result), on_error=_fail)
+def start_in_background(work, on_done) -> None:
+    """Run `work(progress, cancel)` in the runner's thread; pump_runner() (a UI timer) applies the outcome."""
+    RUNNER.start(work, on_done=on_done, on_error=_fail)
     bpy.app.timers.register(pump_runner, first_interval=PUMP_INTERVAL_S)
 
 
-def _sync_progress(fraction: float, message: str) -> None:
-    RUNNER.state.fraction, RUNNER.state.message = fraction, message
+def enhance_in_background(request) -> None:
+    """The Enhance Splat job in the runner's thread; its result is applied by _finish on the main thread."""
+    start_in_background(request.run, on_done=lambda result: _finish(request, result))
 
 
 def _finish(request, result) -> None:
-    """Threaded path, main thread: add the object and push one undo step for it."""
+    """Main thread: add the object and push one undo step for it."""
     obj = apply_result(bpy.context, request, result)
-    RUNNER.state.message = f"Created '{obj.name}'"
+    RUNNER.state.message = " ".join([f"Created '{obj.name}'.", *result.notes])
     if not bpy.app.background:  # no undo stack to push to in background mode
         bpy.ops.ed.undo_push(message="Enhance Splat")
 
@@ -152,9 +139,7 @@ class GSE_OT_download_models(bpy.types.Operator):
                 self.report({"ERROR"}, str(exc))
                 return {"CANCELLED"}
             return {"FINISHED"}
-        RUNNER.start(lambda progress, cancel: models.download(progress, cancel),
-                     on_done=lambda _r: None, on_error=_fail)
-        bpy.app.timers.register(pump_runner, first_interval=PUMP_INTERVAL_S)
+        start_in_background(models.download, on_done=lambda _result: None)
         return {"FINISHED"}
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from mathutils import Matrix
 
 from ..core.cameras import Trajectory
-from .camera_io import snapshot_camera_path
+from .camera_io import snapshot_camera_path, trajectory_config
 
 PREVIEW_PROP = "gse_path_preview"
 TICK_FRACTION = 0.25  # tick length as a fraction of the median distance between consecutive views
@@ -67,7 +67,7 @@ def update_path_preview(context_or_scene, settings=None) -> tuple[bpy.types.Obje
     scene = getattr(context_or_scene, "scene", None) or context_or_scene
     settings = settings if settings is not None else scene.gs_enhancer
     _references, trajectory = snapshot_camera_path(scene, settings)
-    closed = bool(settings.closed_loop) and settings.path_mode != "ANIMATED"
+    closed = trajectory_config(settings).closed_loop
     name = f"{path_source_name(settings)} Path Preview"
     mesh = build_preview_mesh(name, trajectory, closed)
     obj = find_preview(scene)

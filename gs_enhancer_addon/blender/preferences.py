@@ -78,7 +78,7 @@ def draw_preferences(layout, prefs) -> None:
                  "hub_token"):
         column.prop(prefs, name)
     layout.prop(prefs, "cache_dir")
-    cache = model_cache_path(prefs)
+    cache = model_cache_path(prefs, create=False)
     layout.label(text=f"Cache in use: {cache or 'the Hugging Face cache ($GS_ENHANCER_MODEL_CACHE if set)'}")
     row = layout.row()
     row.operator("gse.download_models", icon="IMPORT")
@@ -93,14 +93,14 @@ def get_preferences(context: bpy.types.Context) -> GSE_AP_preferences | None:
     return addon.preferences if addon else None
 
 
-def model_cache_path(prefs) -> Path | None:
+def model_cache_path(prefs, create: bool = True) -> Path | None:
     """The cache folder: the user's choice, else the extension's user folder; None when neither
     applies (registered from a checkout): core's default then ($GS_ENHANCER_MODEL_CACHE or the
     Hugging Face cache)."""
     if prefs is not None and prefs.cache_dir:
         return Path(bpy.path.abspath(prefs.cache_dir))
     try:
-        return Path(bpy.utils.extension_path_user(ADDON_PACKAGE, path="models", create=True))
+        return Path(bpy.utils.extension_path_user(ADDON_PACKAGE, path="models", create=create))
     except (ValueError, AttributeError):  # not installed as an extension
         return None
 

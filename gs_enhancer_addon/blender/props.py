@@ -130,15 +130,10 @@ def job_config(settings, prefs, *, in_background: bool):
     from .camera_io import trajectory_config
     from .preferences import models_config
 
-    config = preset_config(settings.preset.lower(), device=settings.device.lower(),
-                           models=models_config(prefs), keep_models_loaded=not in_background,
-                           trajectory=trajectory_config(settings))
-    config.stylize.text = settings.style_prompt.strip()
-    if settings.steps:
-        config.enhance.num_inference_steps = settings.steps
-    if settings.refine_iterations:
-        config.refine.iterations = settings.refine_iterations
-    return config
+    return preset_config(settings.preset.lower(), steps=settings.steps or None, style=settings.style_prompt,
+                         refine_iterations=settings.refine_iterations or None, device=settings.device.lower(),
+                         models=models_config(prefs), keep_models_loaded=not in_background,
+                         trajectory=trajectory_config(settings))
 
 
 def unregister_scene_properties() -> None:

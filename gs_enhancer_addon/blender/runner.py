@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from ..core.errors import Cancelled, GsEnhancerError
@@ -31,8 +30,6 @@ class RunnerState:
     fraction: float = 0.0
     message: str = ""
     error: str = ""  # the last run's error in user words ("" when none)
-    finished_at: float = 0.0
-    log: list[str] = field(default_factory=list)
 
 
 class JobRunner:
@@ -65,17 +62,33 @@ class JobRunner:
         def progress(fraction: float, message: str) -> None:
             self._events.put(("progress", (fraction, message)))
 
+        self._events.put(self._outcome(work, progress, self._cancel.is_set))
+
+    @staticmethod
+    def _outcome(work: Work, progress, cancel) -> tuple[str, Any]:
+        """("done", result), ("cancelled", message) or ("error", message in user words)."""
         try:
-            result = work(progress, self._cancel.is_set)
+            return "done", work(progress, cancel)
         except Cancelled as exc:
-            self._events.put(("error", str(exc)))
+            return "cancelled", str(exc)
         except GsEnhancerError as exc:
-            self._events.put(("error", str(exc)))
+            return "error", str(exc)
         except Exception as exc:  # an unexpected failure: keep the traceback for the console
             traceback.print_exc()
-            self._events.put(("error", f"Unexpected error: {type(exc).__name__}: {exc}"))
-        else:
-            self._events.put(("done", result))
+            return "error", f"Unexpected error: {type(exc).__name__}: {exc}"
+
+    def run_now(self, work: Work, on_done: Callable[[Any], None], on_error: Callable[[str], None]) -> None:
+        """Run `work` on this thread (background mode: no UI to keep responsive), same outcome path."""
+        if self.busy:
+            raise GsEnhancerError("Another enhancement is running; wait for it or cancel it first.")
+        self.state = RunnerState(running=True, message="Starting")
+        self._cancel.clear()
+        self._on_done, self._on_error = on_done, on_error
+
+        def progress(fraction: float, message: str) -> None:
+            self.state.fraction, self.state.message = fraction, message
+
+        self._finish(*self._outcome(work, progress, self._cancel.is_set))
 
     def pump(self) -> bool:
         """Main thread: apply queued events. Returns True while the job is still running."""
@@ -97,14 +110,13 @@ class JobRunner:
 
     def _finish(self, kind: str, payload: Any) -> None:
         self.state.running = False
-        self.state.finished_at = time.time()
         try:
             if kind == "done":
                 self.state.fraction, self.state.message = 1.0, "Done"
                 self._on_done(payload)
             else:
                 self.state.error = payload
-                self.state.message = "Cancelled" if payload.startswith("Cancelled") else "Failed"
+                self.state.message = "Cancelled" if kind == "cancelled" else "Failed"
                 self._on_error(payload)
         except GsEnhancerError as exc:  # applying the result failed in a way the user can act on
             self.state.error, self.state.message = str(exc), "Failed"

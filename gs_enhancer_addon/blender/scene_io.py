@@ -114,6 +114,15 @@ def object_from_rows(context: bpy.types.Context, names: list[str], table: np.nda
     return obj
 
 
+def remove_objects(objects) -> None:
+    """Delete objects made here, and their mesh / point-cloud data once nothing else uses it."""
+    for obj in list(objects):
+        data = obj.data
+        bpy.data.objects.remove(obj, do_unlink=True)
+        if data is not None and data.users == 0:
+            getattr(bpy.data, "pointclouds" if isinstance(data, bpy.types.PointCloud) else "meshes").remove(data)
+
+
 def _convert_to_pointcloud(context: bpy.types.Context, obj: bpy.types.Object) -> None:
     mesh = obj.data
     with context.temp_override(active_object=obj, object=obj, selected_objects=[obj],

@@ -67,16 +67,21 @@ PRESET_REFINE_ITERATIONS = {"fast": 150, "balanced": 500, "best": 1500}
 PRESET_VIEWS_PER_SEGMENT = {"fast": 7, "balanced": 23, "best": 23}  # 23: one 25-frame SVD-xt window
 
 
-def preset_config(preset: Preset = "balanced", **overrides) -> JobConfig:
-    """Fast / Balanced / Best: diffusion steps, refinement length and views per segment."""
+def preset_config(preset: Preset = "balanced", *, steps: Optional[int] = None,
+                  refine_iterations: Optional[int] = None, views_per_segment: Optional[int] = None,
+                  style: str = "", **overrides) -> JobConfig:
+    """Fast / Balanced / Best: diffusion steps, refinement length and views per segment; a None
+    override keeps the preset's value. Other keyword arguments set JobConfig fields."""
     from .enhance import EnhancerConfig
     from .refine import RefineConfig
 
-    steps, iterations, views = PRESET_STEPS[preset], PRESET_REFINE_ITERATIONS[preset], PRESET_VIEWS_PER_SEGMENT[preset]
-    config = JobConfig(trajectory=TrajectoryConfig(views_per_segment=views),
-                       enhance=EnhancerConfig(num_inference_steps=steps), refine=RefineConfig(iterations=iterations))
+    config = JobConfig(enhance=EnhancerConfig(num_inference_steps=steps or PRESET_STEPS[preset]),
+                       refine=RefineConfig(iterations=refine_iterations or PRESET_REFINE_ITERATIONS[preset]))
     for name, value in overrides.items():
         setattr(config, name, value)
+    config.trajectory.views_per_segment = views_per_segment or (
+        config.trajectory.views_per_segment if "trajectory" in overrides else PRESET_VIEWS_PER_SEGMENT[preset])
+    config.stylize.text = style.strip()
     return config
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.blender.test_extension_install import run_blender_session
+
 pytestmark = pytest.mark.needs_torch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,12 +30,9 @@ def test_demo_writes_ply_blend_and_sheet(tmp_path):
         assert str((out / name).resolve()) in result.stdout, f"{name}'s path is printed"
     assert "untrained" in result.stdout
 
-    check = subprocess.run([sys.executable, "-c", f"""
-import bpy
-bpy.ops.wm.open_mainfile(filepath={str(out / 'sample_enhanced.blend')!r})
-obj = bpy.data.objects['Sample Splat Enhanced']
-print(obj.type, len(obj.data.attributes['opacity'].data), sorted(o.type for o in bpy.data.objects))
-"""], env=env, capture_output=True, text=True, timeout=300)
-    assert check.returncode == 0, check.stderr[-2000:]
-    kind, count, _types = check.stdout.strip().splitlines()[-1].split(" ", 2)
-    assert kind in ("POINTCLOUD", "MESH") and int(count) == 2000
+    blend = run_blender_session(tmp_path / "blender-user", f"""
+        bpy.ops.wm.open_mainfile(filepath={str(out / 'sample_enhanced.blend')!r})
+        obj = bpy.data.objects['Sample Splat Enhanced']
+        out["type"], out["points"] = obj.type, len(obj.data.attributes['opacity'].data)
+    """)
+    assert blend["type"] in ("POINTCLOUD", "MESH") and blend["points"] == 2000

@@ -78,12 +78,12 @@ def test_operator_runs_synchronously_and_adds_one_new_object(sample):
 
 def test_threaded_run_is_applied_by_the_pump(sample):
     from gs_enhancer_addon.blender.enhance_flow import snapshot_request
-    from gs_enhancer_addon.blender.operators import pump_runner, start_in_background
+    from gs_enhancer_addon.blender.operators import enhance_in_background, pump_runner
     from gs_enhancer_addon.blender.runner import RUNNER
 
     bpy, splat, _ = sample
     names_before = {o.name for o in bpy.data.objects}
-    start_in_background(snapshot_request(bpy.context))
+    enhance_in_background(snapshot_request(bpy.context))
     fractions, deadline = [], time.monotonic() + 300
     while pump_runner() is not None:  # what the UI timer does
         fractions.append(RUNNER.state.fraction)
@@ -98,7 +98,7 @@ def test_threaded_run_is_applied_by_the_pump(sample):
 
 def test_cancel_mid_run_leaves_scene_and_disk_as_they_were(sample, tmp_path):
     from gs_enhancer_addon.blender.enhance_flow import snapshot_request
-    from gs_enhancer_addon.blender.operators import pump_runner, start_in_background
+    from gs_enhancer_addon.blender.operators import enhance_in_background, pump_runner
     from gs_enhancer_addon.blender.runner import RUNNER
 
     bpy, splat, _ = sample
@@ -106,7 +106,7 @@ def test_cancel_mid_run_leaves_scene_and_disk_as_they_were(sample, tmp_path):
     bpy.context.scene.gs_enhancer.frames_dir = str(frames)
     names_before = {o.name for o in bpy.data.objects}
     meshes_before = len(bpy.data.meshes)
-    start_in_background(snapshot_request(bpy.context))
+    enhance_in_background(snapshot_request(bpy.context))
     deadline = time.monotonic() + 300
     while "Enhance" not in RUNNER.state.message:  # cancel inside the diffusion stage
         assert pump_runner() is not None and time.monotonic() < deadline, RUNNER.state.error

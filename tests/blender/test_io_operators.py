@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.builders import random_scene
-from gs_enhancer_addon.core.gaussians import FIELDS, GaussianScene
+from tests.builders import assert_same_scene, random_scene
+from gs_enhancer_addon.core.gaussians import GaussianScene
 
 bpy = pytest.importorskip("bpy")
 
@@ -21,8 +21,7 @@ def test_import_then_export_through_the_operators(addon_registered, tmp_path):
     assert scene_io.is_splat_object(obj) and obj.rotation_euler[0] != 0
     assert bpy.ops.gse.export_splat(filepath=str(tmp_path / "out")) == {"FINISHED"}  # extension added
     back = GaussianScene.from_file(tmp_path / "out.ply")
-    for f in FIELDS:
-        assert np.array_equal(getattr(back, f), getattr(scene, f)), f
+    assert_same_scene(scene, back)
     assert bpy.ops.gse.export_splat(filepath=str(tmp_path / "web.ply"), file_format="SPLAT",
                                     apply_transform=True) == {"FINISHED"}
     web = GaussianScene.from_file(tmp_path / "web.splat")

@@ -104,3 +104,19 @@ def test_one_job_at_a_time():
     drive(runner)
     runner.start(lambda p, c: 2, on_done=lambda r: None, on_error=lambda e: None)  # free again
     drive(runner)
+
+
+def test_run_now_takes_the_same_outcome_path():
+    runner, done, errors = JobRunner(), [], []
+    runner.run_now(lambda progress, cancel: (progress(0.5, "half"), "result")[1], on_done=done.append,
+                   on_error=errors.append)
+    assert done == ["result"] and errors == [] and not runner.busy
+    assert runner.state.fraction == 1.0 and runner.state.message == "Done"
+
+    def cancelled(progress, cancel):
+        from gs_enhancer_addon.core.errors import Cancelled
+
+        raise Cancelled()
+
+    runner.run_now(cancelled, on_done=done.append, on_error=errors.append)
+    assert errors == ["Cancelled by the user."] and runner.state.message == "Cancelled"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import SplatFileError
 from ..gaussians import GaussianScene, NonFinitePolicy
-from ._common import open_for_reading
+from ._common import atomic_path, open_for_reading
 
 READ_EXTENSIONS = (".ply", ".splat")
 WRITE_EXTENSIONS = (".ply", ".splat")

@@ -70,17 +70,17 @@ def _current_umask() -> int:
 
 
 @contextmanager
-def atomic_write(path: str | Path):
-    """Yield a binary file in the target folder; it replaces `path` only if the block succeeds,
-    so a failed or cancelled export never leaves a half-written file behind."""
+def atomic_path(path: str | Path):
+    """Yield a temporary path beside `path` (same extension); it replaces `path` only if the block
+    succeeds, so a failed or cancelled write never leaves a half-written file behind."""
     path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
+        os.close(fd)
     except OSError as exc:
         raise SplatFileError(path, f"cannot write into {path.parent} ({exc.strerror or exc}).") from None
     try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
+        yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException as exc:
@@ -91,3 +91,10 @@ def atomic_write(path: str | Path):
         if isinstance(exc, OSError):
             raise SplatFileError(path, f"writing failed ({exc.strerror or exc}).") from None
         raise
+
+
+@contextmanager
+def atomic_write(path: str | Path):
+    """atomic_path, as an open binary file."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        yield f
