@@ -28,7 +28,7 @@ from diffusers import AutoencoderKLTemporalDecoder, EulerDiscreteScheduler  # no
 from diffusers import UNetSpatioTemporalConditionModel  # noqa: E402
 from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection  # noqa: E402
 
-from gs_enhancer_addon.core.enhance.components import SVD_SCHEDULER_CONFIG, dummy_components  # noqa: E402
+from gs_enhancer_addon.core.enhance.components import SVD_SCHEDULER_CONFIG, dummy_components, pick_dtype  # noqa: E402
 from gs_enhancer_addon.core.enhance.config import EnhancerConfig  # noqa: E402
 from gs_enhancer_addon.core.enhance.decoder import SpatialTemporalDecoder  # noqa: E402
 from gs_enhancer_addon.core.enhance.pipeline import EnhancerPipeline  # noqa: E402
@@ -75,13 +75,19 @@ def run_case(pipe, frames: int, height: int, width: int, config: EnhancerConfig,
     return seconds, peak
 
 
-def bench_cuda(args) -> None:
-    device = torch.device("cuda")
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+def full_size_enhancer(device: torch.device) -> EnhancerPipeline:
+    """SVD-xt shapes, random weights, frozen, in the precision the add-on picks on `device`."""
+    dtype = pick_dtype("auto", device)
     pipe = EnhancerPipeline(**svd_xt_components())
     for m in (pipe.unet, pipe.decoder, pipe.image_encoder):
-        m.requires_grad_(False).to(dtype=dtype)
-    print(f"device: {torch.cuda.get_device_name()}, dtype {dtype}, {args.frames} frames, {args.steps} steps")
+        m.requires_grad_(False).to(device=device, dtype=dtype)
+    return pipe
+
+
+def bench_cuda(args) -> None:
+    device = torch.device("cuda")
+    pipe = full_size_enhancer(device)
+    print(f"device: {torch.cuda.get_device_name()}, dtype {pipe.unet.dtype}, {args.frames} frames, {args.steps} steps")
     print(f"{'size':>10} {'options':>12} {'seconds':>9} {'peak GiB':>9}")
     for size in args.sizes.split(","):
         height, width = (int(v) for v in size.split("x"))
@@ -96,7 +102,6 @@ def bench_cuda(args) -> None:
                 print(f"{size:>10} {label:>12} {seconds:9.1f} {peak:9.2f}", flush=True)
             except torch.cuda.OutOfMemoryError:
                 print(f"{size:>10} {label:>12} {'OOM':>9} {'':>9}", flush=True)
-            pipe.unet.disable_forward_chunking()
 
 
 def bench_cpu_tiny(args) -> None:

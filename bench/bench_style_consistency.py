@@ -88,7 +88,7 @@ def main() -> None:
     )
     start = time.perf_counter()
     result = stylize_scene(scene, cameras, [c.permute(1, 2, 0).numpy() for c in content], config, clip, vgg,
-                           RefineConfig(device="cpu", views_per_step=2))
+                           RefineConfig(device="cpu", views_per_step=2), evaluate=True)
     seconds = time.perf_counter() - start
 
     rows = {

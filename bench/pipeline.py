@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from gs_enhancer_addon.core.job import EnhanceJob, preset_config  # noqa: E402
 from gs_enhancer_addon.core.model_set import ModelsConfig  # noqa: E402
 from gs_enhancer_addon.core.sample import SampleConfig, sample_cameras, sample_scene  # noqa: E402
+from bench_enhancer import full_size_enhancer  # noqa: E402
 
 
 @dataclass
@@ -82,16 +83,6 @@ def scene_and_cameras(size: Size):
     return sample_scene(config), sample_cameras(config)
 
 
-def full_size_enhancer(device: torch.device):
-    from bench_enhancer import svd_xt_components
-
-    from gs_enhancer_addon.core.enhance.pipeline import EnhancerPipeline
-
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    pipe = EnhancerPipeline(**svd_xt_components())
-    for module in (pipe.unet, pipe.decoder, pipe.image_encoder):
-        module.requires_grad_(False).to(device=device, dtype=dtype)
-    return pipe
 
 
 # -- the job, stage by stage ---------------------------------------------------------------------

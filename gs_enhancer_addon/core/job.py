@@ -122,7 +122,7 @@ class EnhanceJob:
             what = "reference cameras" if path == "references" else "sampled frames of the animated camera"
             raise InputError(f"The camera path needs at least {minimum} {what}; found {len(cameras)}.")
         device = self._device()
-        self.config.models.check_available(stylize=self.config.stylize.enabled)
+        self.config.models.check_available(self.config.stylize if self.config.stylize.enabled else None)
         return device
 
     def _device(self) -> "torch.device":
@@ -209,7 +209,8 @@ class EnhanceJob:
     def _enhance(self, frames, trajectory, device, progress, cancel) -> np.ndarray:  # [V, H, W, 3]
         import torch
 
-        pipeline = self.config.models.load_enhancer(device, sub_progress(progress, 0.0, 0.1))
+        pipeline = self.config.models.load_enhancer(device, sub_progress(progress, 0.0, 0.1),
+                                                    precision=self.config.enhance.precision)
         windows = trajectory.windows
         out = frames.copy()
         for w, window in enumerate(windows):
@@ -275,7 +276,8 @@ def _release_memory(keep_models: bool) -> None:
     from .model_set import release_models
 
     if not keep_models:
-        release_models()
+        release_models()  # collects garbage and empties the CUDA cache itself
+        return
     gc.collect()
     import torch
 

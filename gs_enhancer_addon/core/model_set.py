@@ -66,25 +66,19 @@ class ModelsConfig:
             config.vgg = VggSpec(source=str(folder / "vgg19"))
         return config
 
-    def check_available(self, stylize: bool) -> None:
+    def check_available(self, style: Optional["StylizeConfig"] = None) -> None:
         """Offline and a real model missing: raise ModelNotAvailableError now, before any work.
-
-        Online, missing weights are downloaded later by the stage that needs them (with progress).
-        """
+        `style`: the stylization settings when that stage will run (CLIP, and VGG-19 if it is the
+        content network). Online, missing weights are downloaded later by the stage that needs them."""
         from .models import hub_offline
 
         if self.tiny or not (hub_offline() if self.offline is None else self.offline):
             return
-        resolve_model_source(self.enhancer.base, offline=True)
-        for extra in (self.enhancer.unet, self.enhancer.decoder):
-            if extra is not None:
-                resolve_model_source(extra, offline=True)
-        if stylize:
-            for location in (self.clip.model_name, self.vgg.source):
-                if "/" in location or Path(location).exists():  # folders and hub ids; open_clip names resolve on load
-                    resolve_model_source(ModelSource(location), offline=True)
+        for fetch in self._fetchers(clip=style is not None,
+                                    vgg=style is not None and style.losses.content_network == "vgg19"):
+            fetch(None, True)
 
-    def load_enhancer(self, device, progress=None):
+    def load_enhancer(self, device, progress=None, precision: str = "auto"):
         """The EnhancerPipeline on `device`, kept loaded for the next job until release_models().
 
         The tiny set is saved once, then loaded through the same code as real weights.
@@ -93,7 +87,7 @@ class ModelsConfig:
 
         if self.prebuilt_enhancer is not None:
             return self.prebuilt_enhancer
-        key = ("enhancer", repr(self.enhancer) if not self.tiny else f"tiny-{self.seed}", str(device))
+        key = ("enhancer", repr(self.enhancer) if not self.tiny else f"tiny-{self.seed}", str(device), precision)
         if key not in _LOADED:
             release_models()  # one set on the GPU at a time
             if self.tiny:
@@ -101,7 +95,8 @@ class ModelsConfig:
                 sources, offline = EnhancerSources(base=ModelSource(str(folder)), variant=None), True
             else:
                 sources, offline = self.enhancer, self.offline
-            _LOADED[key] = load_enhancer(sources, device=device, progress=progress, offline=offline)
+            _LOADED[key] = load_enhancer(sources, device=device, precision=precision, progress=progress,
+                                         offline=offline)
         return _LOADED[key]
 
     def load_style_models(self, config: "StylizeConfig", device):
@@ -110,13 +105,14 @@ class ModelsConfig:
         from dataclasses import replace
 
         from .stylize.components import load_components
-        from .stylize.config import ClipSpec, VggSpec
+        from .stylize.config import TINY_VGG_WIDTH_DIVISOR, ClipSpec, VggSpec
 
-        key = ("style", "tiny" if self.tiny else repr((self.clip, self.vgg)), str(device))
+        key = ("style", f"tiny-{self.seed}" if self.tiny else repr((self.clip, self.vgg)),
+               config.losses.content_network, str(device))
         if self.tiny:
             clip_dir, vgg_file = ensure_tiny_style_models(model_cache_dir() / "tiny", self.seed)
             config = replace(config, clip=ClipSpec(model_name=str(clip_dir)),
-                             vgg=VggSpec(source=str(vgg_file), width_divisor=TINY_VGG_DIVISOR), offline=True)
+                             vgg=VggSpec(source=str(vgg_file), width_divisor=TINY_VGG_WIDTH_DIVISOR), offline=True)
         else:
             config = replace(config, clip=self.clip, vgg=self.vgg, offline=self.offline)
         if key not in _LOADED:
@@ -124,26 +120,35 @@ class ModelsConfig:
         return _LOADED[key], config
 
     def download(self, progress=None, cancel=None) -> None:
-        """Fetch every configured hub model into the cache now (the preferences' Download button)."""
-        from .enhance.components import resolve_enhancer_base
+        """Fetch every configured model into the cache now (the preferences' Download button)."""
         from .progress import check_cancel, sub_progress
 
-        extras = [s for s in (self.enhancer.unet, self.enhancer.decoder) if s is not None and s.repo_id]
-        extras += [ModelSource(loc) for loc in (self.clip.model_name, self.vgg.source)
-                   if loc.startswith("hf-hub:") or (not Path(loc).exists() and "/" in loc)]
-        steps = 1 + len(extras)
-        resolve_enhancer_base(self.enhancer, sub_progress(progress, 0.0, 1.0 / steps), offline=False)
-        for i, source in enumerate(extras, start=1):
+        fetchers = self._fetchers(clip=True, vgg=True)
+        for i, fetch in enumerate(fetchers):
             check_cancel(cancel)
-            resolve_model_source(source, progress=sub_progress(progress, i / steps, (i + 1) / steps), offline=False)
+            fetch(sub_progress(progress, i / len(fetchers), (i + 1) / len(fetchers)), False)
+
+    def _fetchers(self, clip: bool, vgg: bool) -> list:
+        """One callable (progress, offline) per model to resolve: the same rules as loading them."""
+        from .enhance.components import resolve_enhancer_base
+        from .stylize.clip_model import resolve_clip
+        from .stylize.vgg import vgg_weights_file
+
+        fetchers = [lambda progress, offline: resolve_enhancer_base(self.enhancer, progress, offline)]
+        for extra in (self.enhancer.unet, self.enhancer.decoder):
+            if extra is not None:
+                fetchers.append(lambda progress, offline, s=extra: resolve_model_source(s, progress=progress,
+                                                                                       offline=offline))
+        if clip:
+            fetchers.append(lambda progress, offline: resolve_clip(self.clip, offline))
+        if vgg:
+            fetchers.append(lambda progress, offline: vgg_weights_file(self.vgg.source, offline))
+        return fetchers
 
     def notes(self) -> list[str]:
         if self.prebuilt_enhancer is not None:
             return ["The enhancer was supplied by the caller (benchmark: random weights)."]
         return [TINY_NOTE] if self.tiny else []
-
-
-TINY_VGG_DIVISOR = 16  # the tiny VGG-19's channel divisor
 
 
 def ensure_tiny_style_models(cache_dir: Path, seed: int = 0) -> tuple[Path, Path]:
@@ -161,7 +166,7 @@ def ensure_tiny_style_models(cache_dir: Path, seed: int = 0) -> tuple[Path, Path
         partial.replace(clip_dir)  # nothing half-written under the final name
     if not vgg_file.exists():
         partial = vgg_file.with_name(vgg_file.name + ".partial")
-        state = {k: v.contiguous() for k, v in tiny_vgg19(seed, TINY_VGG_DIVISOR).state_dict().items()}
+        state = {k: v.contiguous() for k, v in tiny_vgg19(seed).state_dict().items()}
         save_file(state, str(partial))
         partial.replace(vgg_file)
     return clip_dir, vgg_file

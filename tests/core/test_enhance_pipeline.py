@@ -171,3 +171,15 @@ def test_bfloat16_with_offload_on_cuda(tmp_path):
     assert pipe.unet.dtype in (torch.bfloat16, torch.float16)
     out = pipe(window(frames=4), EnhancerConfig(num_inference_steps=2, offload="model"), device="cuda")
     assert out.shape == (4, 3, 32, 32) and np.isfinite(out.numpy()).all()
+
+
+def test_forward_chunking_is_set_per_call(pipe):
+    from dataclasses import replace
+
+    blocks = [m for m in pipe.unet.modules() if hasattr(m, "set_chunk_feed_forward")]
+    assert blocks
+    small = EnhancerConfig(num_inference_steps=1)
+    pipe(window(4), replace(small, forward_chunking=True))
+    assert all(b._chunk_size == 1 for b in blocks)
+    pipe(window(4), small)
+    assert all(b._chunk_size is None for b in blocks), "a later call without chunking must not inherit it"

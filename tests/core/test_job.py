@@ -124,3 +124,19 @@ def test_reference_photo_replaces_the_render(tmp_path):
     first_ref = result.trajectory.reference_indices[0]
     assert np.allclose(result.generated[first_ref], photo, atol=1 / 255)
     assert not np.allclose(result.before[first_ref], photo, atol=0.1)
+
+
+def test_offline_check_covers_the_default_clip(monkeypatch):
+    """With a style, an offline job also needs CLIP: the default open_clip name + tag is checked too."""
+    from gs_enhancer_addon.core.enhance.components import EnhancerSources, ensure_tiny_enhancer
+    from gs_enhancer_addon.core.model_set import ModelsConfig
+    from gs_enhancer_addon.core.models import ModelSource, model_cache_dir
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    enhancer = ensure_tiny_enhancer(model_cache_dir() / "tiny")  # a real, present enhancer folder
+    models = ModelsConfig(tiny=False, enhancer=EnhancerSources(base=ModelSource(str(enhancer)), variant=None))
+    config = tiny_config("a watercolor painting")
+    config.models = models
+    models.check_available(None)  # no style: the enhancer alone is enough
+    with pytest.raises(ModelNotAvailableError):
+        models.check_available(config.stylize)

@@ -39,7 +39,7 @@ FIT = RefineConfig(device="cpu", pixel_confidence=False, views_per_step=3)
 
 def test_mutual_rounds_lower_the_total_loss_and_keep_geometry_in_colors_only_mode(setup):
     clip, vgg, scene, cameras, images = setup
-    result = stylize_scene(scene, cameras, images, _config(), clip, vgg, FIT)
+    result = stylize_scene(scene, cameras, images, _config(), clip, vgg, FIT, evaluate=True)
     totals = [r["total"] for r in result.rounds]
     assert len(totals) == 3 and totals[-1] < totals[0]
     for name in ("means", "quats", "log_scales", "opacity_logits"):

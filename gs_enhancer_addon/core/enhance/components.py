@@ -39,7 +39,6 @@ from .decoder import SpatialTemporalDecoder  # noqa: E402
 from .pipeline import EnhancerPipeline  # noqa: E402
 
 DEFAULT_BASE_REPO = "stabilityai/stable-video-diffusion-img2vid-xt"  # UNet, VAE, CLIP, scheduler (25 frames)
-ALTERNATIVE_BASE_REPO = "stabilityai/stable-video-diffusion-img2vid"  # 14-frame SVD, same layout
 TINY_FOLDER_NAME = "tiny-enhancer-v1"
 
 # SVD img2vid-xt's scheduler configuration (EDM sigmas, v-prediction, continuous timesteps).

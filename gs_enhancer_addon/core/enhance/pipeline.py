@@ -16,7 +16,7 @@ Steps  (1) size rule (sizing.py); (2) per-frame CLIP embeddings -> cross-attenti
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator, Optional, Sequence
+from typing import Iterator, Optional
 
 import numpy as np
 import torch
@@ -37,7 +37,6 @@ from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection  # no
 
 from .decoder import SpatialTemporalDecoder  # noqa: E402
 
-COMPONENTS = ("unet", "decoder", "image_encoder", "feature_extractor", "scheduler")
 
 
 def check_window(window) -> Tensor:  # -> [F, 3, H, W] float32
@@ -126,8 +125,7 @@ class EnhancerPipeline(DiffusionPipeline):
         frames = check_window(window)
         device = torch.device(device) if device is not None else self.unet.device
         offload = config.offload == "model" and device.type != "cpu"
-        if config.forward_chunking:
-            self.unet.enable_forward_chunking(chunk_size=1, dim=1)
+        _set_forward_chunking(self.unet, config.forward_chunking)  # per call: a cached pipeline keeps no old choice
         height, width = frames.shape[-2:]
         x = to_model_size(frames, self.size_multiple, config.max_pixels)
         generator = torch.Generator("cpu").manual_seed(config.seed)
@@ -219,5 +217,9 @@ class EnhancerPipeline(DiffusionPipeline):
         return torch.cat(out)
 
 
-def component_names() -> Sequence[str]:
-    return COMPONENTS
+def _set_forward_chunking(unet, enabled: bool) -> None:
+    """Feed-forward chunking over the sequence (dim 1) on, or off; diffusers' SVD UNet can only
+    enable it, so set the blocks directly (chunk size None = off)."""
+    for module in unet.modules():
+        if hasattr(module, "set_chunk_feed_forward"):
+            module.set_chunk_feed_forward(chunk_size=1 if enabled else None, dim=1)

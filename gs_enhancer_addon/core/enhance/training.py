@@ -185,7 +185,6 @@ def train_decoder(
     optimizers = {"optimizer": opt_g, "disc_optimizer": opt_d}
     start = _resume(cfg, modules, optimizers, trainable_only=False)
     decoder.train()
-    generator = torch.Generator().manual_seed(cfg.seed + 1)
 
     def step_loss(pair: WindowPair, gen: torch.Generator) -> Tensor:
         inputs, targets = _prepare(pair, pipe.size_multiple, cfg.max_pixels, device)
@@ -208,9 +207,8 @@ def train_decoder(
         d_loss.backward()
         opt_d.step()
 
-    step_loss.step = start
     result = _loop(cfg, data, start, step_loss, [opt_g], params, modules, optimizers, progress, cancel,
-                   trainable_only=False, after_step=disc_update, generator=generator)
+                   trainable_only=False, after_step=disc_update)
     decoder.eval().requires_grad_(False)
     decoder.save_pretrained(Path(cfg.output_dir) / "decoder", safe_serialization=True)
     result.output = Path(cfg.output_dir) / "decoder"
@@ -232,11 +230,11 @@ def _decode_for_training(decoder, inputs, targets, cfg: DecoderTrainConfig, gen)
 
 
 def _loop(cfg, data, start, step_loss, optimizers, params, modules, opt_states, progress, cancel, *,
-          trainable_only: bool, after_step=None, generator=None) -> TrainResult:
+          trainable_only: bool, after_step=None) -> TrainResult:
     """The shared optimisation loop: data order, clipping, progress, cancel, checkpoints."""
     rng = random.Random(cfg.seed)
     order = [i for _ in range(cfg.steps // len(data) + 1) for i in rng.sample(range(len(data)), len(data))]
-    gen = generator or torch.Generator().manual_seed(cfg.seed + 1)
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
     losses = []
     for step in range(start, cfg.steps):
         check_cancel(cancel)

@@ -107,7 +107,7 @@ def _weights_in(folder: Path, what: str) -> Path:
     return found[0]
 
 
-def _resolve(spec: ClipSpec, offline: Optional[bool]) -> tuple[str, Optional[str]]:
+def resolve_clip(spec: ClipSpec, offline: Optional[bool]) -> tuple[str, Optional[str]]:
     """Turn a ClipSpec into (open_clip model name, weights file or None) through core/models.py."""
     name = spec.model_name.strip()
     if is_local_location(name) and name not in _open_clip().list_models():
@@ -146,7 +146,7 @@ def load_clip(spec: ClipSpec, device: str | torch.device = "cpu", offline: Optio
     """Load a frozen CLIP (half precision on CUDA, float32 elsewhere). Raises ModelNotAvailableError."""
     open_clip = _open_clip()
     device = torch.device(device)
-    model_name, weights = _resolve(spec, offline)
+    model_name, weights = resolve_clip(spec, offline)
     precision = "fp16" if device.type == "cuda" else "fp32"
     try:
         model = open_clip.create_model(model_name, pretrained=weights, precision=precision, device=device)

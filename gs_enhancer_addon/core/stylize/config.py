@@ -26,6 +26,9 @@ class ClipSpec:
     pretrained: str = "laion2b_s34b_b79k"
 
 
+TINY_VGG_WIDTH_DIVISOR = 16  # the tiny test / offline-demo VGG-19 has 1/16 of the channels
+
+
 @dataclass
 class VggSpec:
     """Where the VGG-19 weights for CLIPstyler's content loss come from."""

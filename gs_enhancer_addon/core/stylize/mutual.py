@@ -35,7 +35,7 @@ class StylizeResult:
     scene: GaussianScene  # the stylized Gaussians (the input scene when stylization is off)
     per_frame_2d: list[np.ndarray] = field(default_factory=list)  # f alone after pre-training, V x [H, W, 3]
     final_2d: list[np.ndarray] = field(default_factory=list)  # f after mutual learning, V x [H, W, 3]
-    rounds: list[dict] = field(default_factory=list)  # per fit: "total", its terms, "fit_mse"
+    rounds: list[dict] = field(default_factory=list)  # with evaluate=True, per fit: "total", its terms, "fit_mse"
 
 
 def render_views(scene: GaussianScene, cameras: Sequence[Camera], device: torch.device) -> list[torch.Tensor]:
@@ -77,6 +77,7 @@ def stylize_scene(
     confidences: Optional[Sequence[float]] = None,  # image-level confidence per view (default 1)
     progress: Optional[ProgressFn] = None,
     cancel: Optional[CancelFn] = None,
+    evaluate: bool = False,  # also score every round (result.rounds): benchmarks and tests; costs a pass over all views
 ) -> StylizeResult:
     """Stylize `scene` after `config.text`; an empty text returns the scene untouched."""
     if not config.enabled:
@@ -102,7 +103,8 @@ def stylize_scene(
             targets = [trainer.stylize(i) for i in range(len(views))]
         result.scene = _fit(result.scene, cameras, targets, confidences, fit_config, cancel)
         renders = render_views(result.scene, cameras, device)
-        result.rounds.append(_evaluate(trainer, renders, m.lambda_mimic))
+        if evaluate:
+            result.rounds.append(_evaluate(trainer, renders, m.lambda_mimic))
         report(progress, (r + 1) / phases, f"Stylization round {r + 1}/{phases}")
     result.final_2d = [t.permute(1, 2, 0).cpu().numpy() for t in targets]
     return result

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..errors import ModelNotAvailableError
 from ..models import ModelSource, require_files, resolve_model_source
-from .config import VggSpec
+from .config import TINY_VGG_WIDTH_DIVISOR, VggSpec
 
 _LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512)  # up to conv5_2
 CONTENT_LAYERS = {22: "relu4_2", 31: "relu5_2"}  # index of the ReLU module after conv4_2 / conv5_2
@@ -57,7 +57,7 @@ class VGG19Features(nn.Module):
         return out
 
 
-def _weights_file(source: str, offline: Optional[bool]) -> Path:
+def vgg_weights_file(source: str, offline: Optional[bool]) -> Path:
     """A safetensors file: `source` itself, the one in folder `source`, or hub repo `source`'s."""
     path = resolve_model_source(ModelSource(source), allow_patterns=("model.safetensors",), offline=offline)
     if path.is_dir():
@@ -73,7 +73,7 @@ def load_vgg19(spec: VggSpec, device: str | torch.device = "cpu", offline: Optio
     from safetensors.torch import load_file
 
     net = VGG19Features(spec.width_divisor)
-    path = _weights_file(spec.source, offline)
+    path = vgg_weights_file(spec.source, offline)
     state = {k: v for k, v in load_file(str(path)).items()
              if k.startswith("features.") and int(k.split(".")[1]) < len(net.features)}
     missing, _ = net.load_state_dict(state, strict=False)
@@ -82,7 +82,7 @@ def load_vgg19(spec: VggSpec, device: str | torch.device = "cpu", offline: Optio
     return net.to(device).eval().requires_grad_(False)
 
 
-def tiny_vgg19(seed: int = 0, width_divisor: int = 16) -> VGG19Features:
+def tiny_vgg19(seed: int = 0, width_divisor: int = TINY_VGG_WIDTH_DIVISOR) -> VGG19Features:
     """A narrow VGG-19 with seeded random weights for tests and the offline benchmark."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
