@@ -41,11 +41,12 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gs_enhancer_addon.core.cameras import Camera, image_confidence, look_at  # noqa: E402
+from gs_enhancer_addon.core.cameras import Camera, image_confidence, project_points  # noqa: E402
 from gs_enhancer_addon.core.gaussians import SH_C0, GaussianScene, quats_from_z_to  # noqa: E402
 from gs_enhancer_addon.core.image_metrics import gaussian_window, psnr, ssim  # noqa: E402
 from gs_enhancer_addon.core.refine import RefineConfig, TrainingView, refine  # noqa: E402
 from gs_enhancer_addon.core.render import render  # noqa: E402
+from gs_enhancer_addon.core.stylize.dummy import look_at_camera  # noqa: E402
 
 
 @dataclass
@@ -81,17 +82,9 @@ CAM_RADIUS, CAM_HEIGHT, LOOK_AT = 2.6, 1.1, (0.0, 0.0, -0.15)
 # ------------------------------------------------------------------------------------- scene
 
 
-def look_at_camera(eye, size: int, target=LOOK_AT, fov_deg: float = 50.0, name: str = "") -> Camera:
-    """Square camera at `eye` looking at `target`, world +Z up."""
-    w2c = look_at(eye, target)
-    f = size / 2 / np.tan(np.radians(fov_deg) / 2)
-    K = np.array([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1.0]])
-    return Camera(K=K, world_to_cam=w2c, width=size, height=size, name=name)
-
-
 def orbit(azimuth_deg: float, size: int, radius=CAM_RADIUS, height=CAM_HEIGHT, name="") -> Camera:
     a = np.radians(azimuth_deg)
-    return look_at_camera((radius * np.cos(a), radius * np.sin(a), height), size, name=name)
+    return look_at_camera((radius * np.cos(a), radius * np.sin(a), height), LOOK_AT, size, name=name)
 
 
 def _fibonacci_sphere(n: int, rng) -> np.ndarray:  # [n, 3] unit vectors, jittered
@@ -139,12 +132,11 @@ def seen_by(truth: GaussianScene, normals: np.ndarray, refs: list[Camera]) -> np
     out = np.zeros((len(truth), len(refs)), bool)
     for j, cam in enumerate(refs):
         depth = render(g, [cam]).depth[0, ..., 0].numpy()
-        pc = truth.means @ cam.world_to_cam[:3, :3].T + cam.world_to_cam[:3, 3]
-        uv = pc @ cam.K.T
-        u, v = uv[:, 0] / pc[:, 2], uv[:, 1] / pc[:, 2]
-        inside = (pc[:, 2] > 0) & (u >= 0) & (u < cam.width) & (v >= 0) & (v < cam.height)
+        uv, z = project_points(cam, truth.means)  # pixel coordinates [N, 2], camera depth [N]
+        u, v = uv[:, 0], uv[:, 1]
+        inside = (z > 0) & (u >= 0) & (u < cam.width) & (v >= 0) & (v < cam.height)
         ui, vi = np.clip(u.astype(int), 0, cam.width - 1), np.clip(v.astype(int), 0, cam.height - 1)
-        visible = inside & (pc[:, 2] < depth[vi, ui] * 1.04 + 0.02)
+        visible = inside & (z < depth[vi, ui] * 1.04 + 0.02)
         to_cam = cam.center - truth.means
         facing = np.sum(normals * to_cam, 1) / np.linalg.norm(to_cam, axis=1) > 0.05
         out[:, j] = visible & facing
@@ -301,8 +293,10 @@ def run_seed(s: Setting, seed: int) -> dict:
         t0 = time.perf_counter()
         out = refine(start, views, cfg)
         res[name] = (*evaluate(out, held, truth_held), time.perf_counter() - t0)
-    gen_quality = np.mean([psnr(torch.as_tensor(im), render(truth_t, [c]).rgb[0]).item() for c, im in zip(gens, gen_imgs)])
-    start_at_gen = evaluate(start, gens, [render(truth_t, [c]).rgb[0] for c in gens])[0]
+    with torch.no_grad():
+        truth_gen = [render(truth_t, [c]).rgb[0] for c in gens]
+    gen_quality = np.mean([psnr(torch.as_tensor(im), t).item() for im, t in zip(gen_imgs, truth_gen)])
+    start_at_gen = evaluate(start, gens, truth_gen)[0]
     start_at_ref = evaluate(start, refs, [torch.as_tensor(im) for im in ref_imgs])[0]
     info = dict(n_truth=len(truth), n_start=len(start), near=near, gen_psnr=gen_quality,
                 start_gen_psnr=start_at_gen, start_ref_psnr=start_at_ref, conf=conf)  # fmt: skip

@@ -12,6 +12,7 @@ Blender side (and the bpy 4.2 test leg, which has no torch) can use the data mod
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Literal
@@ -24,7 +25,26 @@ from .errors import InputError
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-SH_C0 = 0.28209479177387814  # Y_0^0 = 1 / (2 sqrt(pi)); color = 0.5 + SH_C0 * dc
+# Real SH normalisations in the 3DGS / gsplat sign convention (Sloan, "Stupid SH Tricks", 2008);
+# color = 0.5 + SH_C0 * dc + higher bands.
+SH_C0 = 0.5 / math.sqrt(math.pi)  # 0.28209479177387814
+SH_C1 = math.sqrt(3.0 / (4.0 * math.pi))  # 0.4886025119029199
+SH_C2 = (
+    0.5 * math.sqrt(15.0 / math.pi),  # xy
+    -0.5 * math.sqrt(15.0 / math.pi),  # yz
+    0.25 * math.sqrt(5.0 / math.pi),  # 2zz - xx - yy
+    -0.5 * math.sqrt(15.0 / math.pi),  # xz
+    0.25 * math.sqrt(15.0 / math.pi),  # xx - yy
+)
+SH_C3 = (
+    -0.25 * math.sqrt(35.0 / (2.0 * math.pi)),  # y (3xx - yy)
+    0.5 * math.sqrt(105.0 / math.pi),  # xyz
+    -0.25 * math.sqrt(21.0 / (2.0 * math.pi)),  # y (4zz - xx - yy)
+    0.25 * math.sqrt(7.0 / math.pi),  # z (2zz - 3xx - 3yy)
+    -0.25 * math.sqrt(21.0 / (2.0 * math.pi)),  # x (4zz - xx - yy)
+    0.25 * math.sqrt(105.0 / math.pi),  # z (xx - yy)
+    -0.25 * math.sqrt(35.0 / (2.0 * math.pi)),  # x (xx - 3yy)
+)
 
 FIELDS = ("means", "quats", "log_scales", "opacity_logits", "sh")
 
@@ -247,10 +267,7 @@ def sh_basis(dirs: np.ndarray) -> np.ndarray:  # [M, 16]
     """
     x, y, z = dirs[:, 0], dirs[:, 1], dirs[:, 2]
     xx, yy, zz = x * x, y * y, z * z
-    c1 = 0.4886025119029199
-    c2 = (1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152373516)
-    c3 = (-0.5900435899266435, 2.890611442640554, -0.4570457994644658, 0.3731763325901154,
-          -0.4570457994644658, 1.445305721320277, -0.5900435899266435)
+    c1, c2, c3 = SH_C1, SH_C2, SH_C3
     return np.stack([
         np.full_like(x, SH_C0),
         -c1 * y, c1 * z, -c1 * x,

@@ -33,9 +33,9 @@ from .errors import DeviceError, InputError
 from .gaussians import GaussianScene, GaussianTensors
 from .image_metrics import ssim
 from .progress import CancelFn, ProgressFn, check_cancel, report
+from .render.settings import Backend
 
 DeviceName = Literal["auto", "cpu", "cuda"]
-RenderBackend = Literal["auto", "cuda", "cpu"]  # core.render backends: gsplat, own torch rasterizer
 
 
 @dataclass
@@ -76,7 +76,7 @@ class RefineConfig:
     opacity_reset_every: int = 3000  # gsplat/3DGS reset_every
     background: tuple[float, float, float] = (0.0, 0.0, 0.0)  # color behind the Gaussians, as in the targets
     device: DeviceName = "auto"  # "auto": CUDA when available, else CPU
-    render_backend: RenderBackend = "auto"  # core.render.render: "auto" = gsplat for CUDA tensors, else torch
+    render_backend: Backend = "auto"  # core.render.render: "auto" = gsplat for CUDA tensors, else torch
     seed: int = 0  # view order
 
 
@@ -257,7 +257,7 @@ def refine(
     active = [v for v in views if _weights(v, config)[0] > 0.0]
     if not active or config.iterations <= 0:
         report(progress, 1.0, "Fine-tuning: nothing to fit")
-        return _copy(gaussians)
+        return gaussians.copy()
 
     from .render import render  # the package's renderer: gsplat on CUDA, own torch rasterizer on CPU
 
@@ -292,7 +292,7 @@ def _batch_loss(render, params: dict, views: list, targets: list, background: to
         out = render(gs, [view.camera], features=feats, background=background, backend=config.render_backend)
         p_c = pixel_confidence(out.features[0], out.alpha[0], config.pixel_confidence_quantile) if use_pixel else None
         total = total + view_loss(out.rgb[0], target, image_w, p_c, config.ssim_weight)
-        info = getattr(out, "info", None)
+        info = out.info
     return total / len(views), info
 
 
@@ -337,7 +337,3 @@ def _make_strategy(params: dict, optimizers: dict, config: RefineConfig, device:
     )
     strategy.check_sanity(params, optimizers)
     return strategy, strategy.initialize_state(scene_scale=extent)
-
-
-def _copy(scene: GaussianScene) -> GaussianScene:
-    return GaussianScene(*(np.array(a, dtype=np.float32, copy=True) for a in (scene.means, scene.quats, scene.log_scales, scene.opacity_logits, scene.sh)))

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ..cameras import Camera
 from ..errors import DeviceError, InputError
-from ..gaussians import GaussianTensors
+from ..gaussians import GaussianTensors, sh_coefficient_count
 from .gsplat_backend import gsplat_available, rasterize_gsplat
 from .reference import rasterize_reference
 from .settings import Backend, RenderSettings
@@ -96,9 +96,9 @@ def _view_colors(gaussians: GaussianTensors, viewmats: Tensor, degree: int, feat
 
 def _pick_backend(backend: str, device: torch.device) -> bool:
     """True for gsplat, False for the reference."""
-    if backend in ("cpu", "torch"):
+    if backend == "cpu":
         return False
-    if backend in ("cuda", "gsplat"):
+    if backend == "cuda":
         if device.type != "cuda" or not torch.cuda.is_available():
             raise DeviceError(
                 "CUDA rendering was requested, but the Gaussians are not on a CUDA GPU"
@@ -137,7 +137,7 @@ def _check_inputs(gaussians: GaussianTensors, sh_degree: Optional[int], features
     if gaussians.sh.ndim != 3 or gaussians.sh.shape[0] != n or gaussians.sh.shape[-1] != 3:
         raise InputError(f"SH coefficients must have shape [N, K, 3] with N={n}, got {tuple(gaussians.sh.shape)}.")
     have = gaussians.sh_degree
-    if (have + 1) ** 2 != gaussians.sh.shape[1] or have > 3:
+    if sh_coefficient_count(have) != gaussians.sh.shape[1] or have > 3:
         raise InputError(f"SH must have 1, 4, 9 or 16 coefficients per channel, got {gaussians.sh.shape[1]}.")
     degree = have if sh_degree is None else int(sh_degree)
     if not 0 <= degree <= have:

@@ -138,7 +138,7 @@ class _Composite(torch.autograd.Function):
         log_t = coefs.new_zeros(grid.num_tiles, feat.shape[0])
         steps = []
         for step in _schedule(offsets, feat.shape[0], budget, log_t):
-            alpha, la, log_t_excl, include = _chunk_alpha(feat, coefs1[step.idx], step.log_t0)
+            alpha, la, log_t_excl, include, _live = _chunk_alpha(feat, coefs1[step.idx], step.log_t0)
             w = torch.where(include, alpha * torch.exp(log_t_excl), 0.0)
             out[step.tiles] += w @ colors1[step.idx]
             log_t[step.tiles] = step.log_t0 + la.sum(-1)
@@ -204,23 +204,19 @@ def _clamped_alpha(e: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _chunk_alpha(feat: Tensor, coefs: Tensor, log_t0: Tensor):
-    """For A tiles x P pixels x n Gaussians: alpha, log(1-alpha), log T before each, included."""
-    alpha = _clamped_alpha(feat @ coefs.transpose(-1, -2))[0]  # [A, P, n]
+    """For A tiles x P pixels x n Gaussians: alpha, log(1-alpha), log T before each, included, and
+    where d alpha / dE != 0."""
+    alpha, live = _clamped_alpha(feat @ coefs.transpose(-1, -2))  # [A, P, n]
     la = torch.log1p(-alpha)
     log_t_after = log_t0.unsqueeze(-1) + torch.cumsum(la, dim=-1)
     include = log_t_after > LOG_T_MIN
-    return alpha, la, log_t_after - la, include
+    return alpha, la, log_t_after - la, include, live
 
 
 def _chunk_backward(feat, coefs, colors1, log_t0, g, suffix):
     """Gradients of one step: d coefs [A,n,6], d colours [A,n,D+1], and its share of S [A,P]."""
-    raw = torch.exp(-(feat @ coefs.transpose(-1, -2)))
-    live = (raw >= ALPHA_MIN) & (raw < ALPHA_MAX)
-    alpha = torch.where(raw >= ALPHA_MIN, raw.clamp_max(ALPHA_MAX), 0.0)
-    la = torch.log1p(-alpha)
-    log_t_after = log_t0.unsqueeze(-1) + torch.cumsum(la, dim=-1)
-    include = log_t_after > LOG_T_MIN
-    trans = torch.exp(log_t_after - la)
+    alpha, _la, log_t_excl, include, live = _chunk_alpha(feat, coefs, log_t0)
+    trans = torch.exp(log_t_excl)
     w = torch.where(include, alpha * trans, 0.0)  # [A, P, n]
     gc = g @ colors1.transpose(-1, -2)  # [A, P, n]  <g, c_i>
     wgc = w * gc

@@ -3,6 +3,8 @@ Gaussian Splatting", JMLR 2025), fed with the same activated parameters as the r
 
 from __future__ import annotations
 
+import functools
+
 from typing import Optional
 
 import torch
@@ -12,6 +14,7 @@ from ..errors import DeviceError
 from .settings import RenderSettings
 
 
+@functools.cache  # asked on every render; a failing import is not retried each step
 def gsplat_available() -> bool:
     try:
         import gsplat  # noqa: F401

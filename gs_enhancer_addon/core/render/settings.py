@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-# "cuda" (alias "gsplat"): gsplat, tensors must be on CUDA; "cpu" (alias "torch"): the project's
-# pure-torch reference rasterizer, on whatever device the tensors are; "auto": gsplat for CUDA tensors.
-Backend = Literal["auto", "cuda", "cpu", "gsplat", "torch"]
+# "cuda": gsplat, tensors must be on CUDA; "cpu": the project's pure-torch reference rasterizer,
+# on whatever device the tensors are; "auto": gsplat for CUDA tensors.
+Backend = Literal["auto", "cuda", "cpu"]
 
 
 @dataclass

@@ -8,33 +8,12 @@ Harmonics Tricks", 2008); the coefficient order is that of the INRIA .ply layout
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
-SH_C0 = 0.5 / math.sqrt(math.pi)  # 0.28209479177387814
-SH_C1 = math.sqrt(3.0 / (4.0 * math.pi))  # 0.4886025119029199
-SH_C2 = (
-    0.5 * math.sqrt(15.0 / math.pi),  # xy
-    -0.5 * math.sqrt(15.0 / math.pi),  # yz
-    0.25 * math.sqrt(5.0 / math.pi),  # 2zz - xx - yy
-    -0.5 * math.sqrt(15.0 / math.pi),  # xz
-    0.25 * math.sqrt(15.0 / math.pi),  # xx - yy
-)
-SH_C3 = (
-    -0.25 * math.sqrt(35.0 / (2.0 * math.pi)),  # y (3xx - yy)
-    0.5 * math.sqrt(105.0 / math.pi),  # xyz
-    -0.25 * math.sqrt(21.0 / (2.0 * math.pi)),  # y (4zz - xx - yy)
-    0.25 * math.sqrt(7.0 / math.pi),  # z (2zz - 3xx - 3yy)
-    -0.25 * math.sqrt(21.0 / (2.0 * math.pi)),  # x (4zz - xx - yy)
-    0.25 * math.sqrt(105.0 / math.pi),  # z (xx - yy)
-    -0.25 * math.sqrt(35.0 / (2.0 * math.pi)),  # x (xx - 3yy)
-)
+from ..gaussians import SH_C0, SH_C1, SH_C2, SH_C3, sh_coefficient_count
 
-
-def num_sh_bases(degree: int) -> int:
-    return (degree + 1) ** 2
+num_sh_bases = sh_coefficient_count
 
 
 def sh_basis(degree: int, dirs: Tensor) -> Tensor:  # dirs [..., 3] unit -> [..., (degree+1)^2]
