@@ -23,13 +23,12 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
-from ..core.cameras import Camera, Trajectory, TrajectoryConfig, trajectory_from_references, trajectory_from_samples
+from ..core.cameras import (GL_TO_CV, Camera, Trajectory, TrajectoryConfig, trajectory_from_references,
+                            trajectory_from_samples)
 from ..core.errors import InputError
 
 # Custom property (on the camera object or its data) holding the path of the view's real photo.
 IMAGE_PATH_PROP = "gse_image_path"
-# Blender camera axes -> OpenCV camera axes (flip y and z).
-_BLENDER_TO_CV = np.diag([1.0, -1.0, -1.0, 1.0])
 
 
 def render_size(scene: bpy.types.Scene) -> tuple[int, int]:
@@ -91,12 +90,12 @@ def world_to_cam_from_matrix(matrix_world: Matrix) -> np.ndarray:  # [4, 4] Open
     """Scale-free world_to_cam of an object matrix (Blender camera axes)."""
     loc, rot, _scale = matrix_world.decompose()
     c2w = np.array(Matrix.LocRotScale(loc, rot, None), dtype=np.float64)
-    return np.linalg.inv(c2w @ _BLENDER_TO_CV)
+    return np.linalg.inv(c2w @ GL_TO_CV)
 
 
 def matrix_from_world_to_cam(world_to_cam: np.ndarray) -> Matrix:
     """Blender object matrix (camera axes, unit scale) of an OpenCV world_to_cam."""
-    c2w = np.linalg.inv(np.asarray(world_to_cam, dtype=np.float64)) @ _BLENDER_TO_CV
+    c2w = np.linalg.inv(np.asarray(world_to_cam, dtype=np.float64)) @ GL_TO_CV
     return Matrix([list(map(float, row)) for row in c2w])
 
 

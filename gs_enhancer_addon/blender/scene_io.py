@@ -19,7 +19,7 @@ import numpy as np
 from ..core.errors import InputError
 from ..core.gaussians import SH_C0, GaussianScene, NonFinitePolicy, sh_coefficient_count
 from ..core.io import detect_format
-from ..core.io.ply import read_ply_rows, scene_rows
+from ..core.io.ply import REST_COUNTS, read_ply_rows, scene_rows
 
 # Attribute names as Blender's own PLY importer creates them for an INRIA 3DGS .ply.
 REQUIRED_ATTRIBUTES = ("f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0", "scale_1", "scale_2",
@@ -231,11 +231,10 @@ def scene_from_object(obj: bpy.types.Object, world: bool = False) -> GaussianSce
 
 def _sh_degree_of(obj: bpy.types.Object) -> int:
     rest = sum(1 for name in obj.data.attributes.keys() if name.startswith("f_rest_"))
-    degrees = {0: 0, 9: 1, 24: 2, 45: 3}
-    if rest not in degrees or any(f"f_rest_{i}" not in obj.data.attributes for i in range(rest)):
+    if rest not in REST_COUNTS or any(f"f_rest_{i}" not in obj.data.attributes for i in range(rest)):
         raise InputError(f"'{obj.name}' has {rest} f_rest_* attributes; a splat has f_rest_0.. with 0, 9, 24 "
                          "or 45 of them (SH degree 0-3).")
-    return degrees[rest]
+    return REST_COUNTS[rest]
 
 
 def _read_float(obj: bpy.types.Object, name: str, n: int) -> np.ndarray:  # [n] float32

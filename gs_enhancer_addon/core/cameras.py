@@ -56,6 +56,10 @@ class Camera:
 # ----------------------------------------------------------------------------------------------
 # Small geometry helpers (numpy only)
 
+# Camera axes of OpenGL / Blender (x right, y up, z backward) -> OpenCV (x right, y down, z forward):
+# flip the y and z columns of a camera-to-world matrix.
+GL_TO_CV = np.diag([1.0, -1.0, -1.0, 1.0])
+
 
 def project_points(
     camera: Camera,
@@ -182,9 +186,6 @@ class Trajectory:
         mask[self.reference_indices] = True
         return mask
 
-    def window_cameras(self, window: Window) -> list[Camera]:
-        return [self.cameras[i] for i in window.indices]
-
 
 def trajectory_from_references(references: Sequence[Camera], config: TrajectoryConfig | None = None) -> Trajectory:
     """Sample T views between each consecutive pair of ordered reference cameras.
@@ -196,7 +197,7 @@ def trajectory_from_references(references: Sequence[Camera], config: TrajectoryC
     """
     config = config or TrajectoryConfig()
     refs = list(references)
-    _check_references(refs, config)
+    eps = _check_references(refs, config)  # the coincidence distance, computed once for the path
     n_seg = len(refs) if config.closed_loop else len(refs) - 1
     cameras: list[Camera] = []
     ref_idx: list[int] = []
@@ -205,7 +206,7 @@ def trajectory_from_references(references: Sequence[Camera], config: TrajectoryC
         a = len(cameras)
         ref_idx.append(a)
         cameras.append(_as_reference(refs[s], s))
-        cameras.extend(_segment_views(refs, s, config))
+        cameras.extend(_segment_views(refs, s, config, eps))
         b = 0 if (config.closed_loop and s == n_seg - 1) else len(cameras)
         windows.append(Window(tuple(range(a, len(cameras))) + (b,)))
     if not config.closed_loop:
@@ -285,7 +286,8 @@ def _check_same_size(cameras: Sequence[Camera]) -> None:
             )
 
 
-def _check_references(refs: list[Camera], config: TrajectoryConfig) -> None:
+def _check_references(refs: list[Camera], config: TrajectoryConfig) -> float:
+    """Raise InputError for a path that cannot be sampled; return the coincidence distance."""
     if len(refs) < 2:
         raise InputError(f"A camera path needs at least two reference cameras; found {len(refs)}.")
     if config.closed_loop and len(refs) < 3:
@@ -304,6 +306,7 @@ def _check_references(refs: list[Camera], config: TrajectoryConfig) -> None:
                 f"Reference cameras '{a.name}' and '{b.name}' have the same pose; "
                 "remove one of them or move it."
             )
+    return eps
 
 
 def _coincidence_eps(refs: Sequence[Camera]) -> float:
@@ -320,13 +323,13 @@ def _with_metadata(cam: Camera, **extra) -> Camera:
     return Camera(cam.K.copy(), cam.world_to_cam.copy(), cam.width, cam.height, cam.name, cam.image_path, {**cam.metadata, **extra})
 
 
-def _segment_views(refs: list[Camera], s: int, config: TrajectoryConfig) -> list[Camera]:
+def _segment_views(refs: list[Camera], s: int, config: TrajectoryConfig, eps: float) -> list[Camera]:
     """The T novel views strictly between refs[s] and refs[s+1] (wrapping on a closed loop)."""
     n = len(refs)
     a, b = refs[s], refs[(s + 1) % n]
     T = config.views_per_segment
     fractions = np.arange(1, T + 1) / (T + 1)
-    positions = _segment_positions(refs, s, fractions, config)
+    positions = _segment_positions(refs, s, fractions, config, eps)
     qa, qb = quat_from_matrix(a.cam_to_world[:3, :3]), quat_from_matrix(b.cam_to_world[:3, :3])
     views = []
     for k, (u, pos) in enumerate(zip(fractions, positions), start=1):
@@ -337,11 +340,12 @@ def _segment_views(refs: list[Camera], s: int, config: TrajectoryConfig) -> list
     return views
 
 
-def _segment_positions(refs: list[Camera], s: int, fractions: np.ndarray, config: TrajectoryConfig) -> np.ndarray:
-    """Positions [T, 3] on the centripetal Catmull-Rom segment s, at equal arc-length fractions."""
+def _segment_positions(refs: list[Camera], s: int, fractions: np.ndarray, config: TrajectoryConfig,
+                       eps: float) -> np.ndarray:
+    """Positions [T, 3] on the centripetal Catmull-Rom segment s, at equal arc-length fractions;
+    points closer than `eps` count as coincident."""
     n = len(refs)
     closed = config.closed_loop
-    eps = _coincidence_eps(refs)
     p1, p2 = refs[s].center, refs[(s + 1) % n].center
     if np.linalg.norm(p2 - p1) <= eps:  # turning on the spot
         return np.repeat(p1[None], len(fractions), axis=0)

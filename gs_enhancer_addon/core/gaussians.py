@@ -73,6 +73,11 @@ def sh_coefficient_count(degree: int) -> int:
     return (degree + 1) ** 2
 
 
+def sh_degree_of_count(k: int) -> int:
+    """SH degree from the number of coefficients per channel, K = (degree + 1) ** 2."""
+    return int(round(k ** 0.5)) - 1
+
+
 @dataclass
 class GaussianScene:
     means: np.ndarray  # [N, 3] float32
@@ -86,7 +91,7 @@ class GaussianScene:
 
     @property
     def sh_degree(self) -> int:
-        return int(round(np.sqrt(self.sh.shape[1]))) - 1
+        return sh_degree_of_count(self.sh.shape[1])
 
     def to_torch(self, device="cpu", requires_grad: bool = False) -> "GaussianTensors":
         """Copy into torch tensors on `device` (leaf tensors, optionally requiring grad)."""
@@ -315,7 +320,7 @@ class GaussianTensors:
 
     @property
     def sh_degree(self) -> int:
-        return int(round(self.sh.shape[1] ** 0.5)) - 1
+        return sh_degree_of_count(self.sh.shape[1])
 
     @property
     def device(self):

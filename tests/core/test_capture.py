@@ -119,7 +119,7 @@ def test_colmap_camera_models(tmp_path, model):
     read = read_colmap_model(tmp_path)
     assert_same_pixels(read, truth)
     if model == "OPENCV":
-        assert read[0].metadata["distortion"] == [0.01, -0.002]
+        assert read[0].metadata["distortion"] == [0.01, -0.002, 0.0, 0.0]  # k1 k2 p1 p2, zeros in place
 
 
 def test_colmap_refuses_fisheye_and_missing_files(tmp_path):

@@ -100,7 +100,7 @@ def _intrinsics(model: str, p: np.ndarray, model_dir: Path) -> tuple[np.ndarray,
     else:  # PINHOLE, OPENCV, FULL_OPENCV: fx fy cx cy ...
         fx, fy, cx, cy, rest = p[0], p[1], p[2], p[3], p[4:]
     K = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
-    return K, [float(v) for v in rest if v != 0.0]
+    return K, [float(v) for v in rest]  # positional (k1, k2, p1, p2, ...): zeros keep their place
 
 
 # ----------------------------------------------------------------------------------------------

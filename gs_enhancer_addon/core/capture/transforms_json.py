@@ -30,14 +30,12 @@ from typing import Literal, Optional
 
 import numpy as np
 
-from ..cameras import Camera
+from ..cameras import GL_TO_CV, Camera
 from ..errors import InputError
 
 World = Literal["file", "original", "nerfstudio", "ngp"]
 WORLDS = ("file", "original", "nerfstudio", "ngp")
 
-# OpenGL camera axes (y up, z back) -> OpenCV (y down, z forward): flip the y and z columns.
-_GL_TO_CV = np.diag([1.0, -1.0, -1.0, 1.0])
 # instant-ngp cycles the world axes: new (x, y, z) = old (y, z, x).
 _NGP_CYCLE = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
 _DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2")
@@ -78,7 +76,7 @@ def _frame_camera(meta: dict, frame: dict, index: int, path: Path, similarity: t
     file_path = str(frame.get("file_path", ""))
     photo = _find_image(path.parent, file_path)
     c2w_gl = _matrix(frame.get("transform_matrix"), path, file_path)
-    c2w = _apply_similarity(c2w_gl @ _GL_TO_CV, *similarity)
+    c2w = _apply_similarity(c2w_gl @ GL_TO_CV, *similarity)
     w2c = np.linalg.inv(c2w)
     K, width, height = _intrinsics({**meta, **frame}, photo, path, file_path)
     camera_model = str(frame.get("camera_model", meta.get("camera_model", "OPENCV")))

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from ..errors import InputError
+from ..image_io import save_png
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -64,12 +65,9 @@ def load_dataset(root: str | Path) -> list[WindowPair]:
 
 def save_window(root: str | Path, name: str, inputs: Tensor, targets: Tensor) -> Path:
     """Write one window (two [F, 3, H, W] tensors in [0, 1]) in the dataset format."""
-    from PIL import Image
-
     folder = Path(root) / name
     for sub, frames in (("input", inputs), ("target", targets)):
         (folder / sub).mkdir(parents=True, exist_ok=True)
-        pixels = (frames.clamp(0, 1).permute(0, 2, 3, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
-        for i, image in enumerate(pixels):
-            Image.fromarray(image).save(folder / sub / f"{i:03d}.png")
+        for i, image in enumerate(frames.permute(0, 2, 3, 1).numpy()):
+            save_png(image, folder / sub / f"{i:03d}.png")
     return folder

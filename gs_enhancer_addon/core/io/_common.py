@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import SplatFileError
+from ..errors import InputError, SplatFileError
 from ..gaussians import GaussianScene, NonFinitePolicy
 
 
@@ -19,6 +19,13 @@ def finish(scene: GaussianScene, path: str | Path, nonfinite: NonFinitePolicy) -
         raise SplatFileError(path, "the file contains no splats.")
     keep = nonfinite_keep_mask(scene.nonfinite_mask(), path, nonfinite)
     return scene if keep is None else scene.subset(keep)
+
+
+def check_writable(scene: GaussianScene) -> None:
+    """Before writing any splat format: a well-formed scene (NaN/Inf allowed) with splats in it."""
+    scene.validate(allow_nonfinite=True)
+    if len(scene) == 0:
+        raise InputError("There are no splats to write.")
 
 
 def nonfinite_keep_mask(bad: np.ndarray, path: str | Path, nonfinite: NonFinitePolicy) -> np.ndarray | None:

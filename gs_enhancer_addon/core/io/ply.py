@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, SplatFileError
-from ..gaussians import GaussianScene, NonFinitePolicy, nonfinite_rows
+from ..errors import SplatFileError
+from ..gaussians import GaussianScene, NonFinitePolicy, nonfinite_rows, sh_coefficient_count, sh_degree_of_count
 from . import compressed_ply
-from ._common import atomic_write, file_size, finish, nonfinite_keep_mask, open_for_reading
-from .ply_header import PlyElement, PlyHeader, element_offset, iter_float_blocks, read_ascii_elements, read_header
+from ._common import atomic_write, check_writable, file_size, finish, nonfinite_keep_mask, open_for_reading
+from .ply_header import PlyElement, PlyHeader, iter_float_blocks, read_ascii_elements, read_header
 
 BASE_PROPERTIES = ("x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity",
                    "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3")
@@ -51,11 +51,9 @@ def read_ply_rows(path: str | Path, nonfinite: NonFinitePolicy = "error") -> tup
             return None
         vertex = _vertex_element(header, path)
         columns = splat_columns(vertex, path)
-        k = columns["sh"].shape[0]
         order = np.concatenate([columns["means"], columns["sh"][0], columns["sh"][1:].T.ravel(), columns["opacity_logits"],
                                 columns["log_scales"], columns["quats"]])
-        names = property_names(int(round(np.sqrt(k))) - 1)
-        names = names[:3] + names[6:]
+        names = row_names(sh_degree_of_count(columns["sh"].shape[0]))
         blocks = _blocks(f, path, header, size, vertex)
         table = np.empty((len(order), vertex.count), dtype=np.float32)
         bad = np.zeros(vertex.count, dtype=bool)
@@ -79,7 +77,6 @@ def _blocks(f, path, header: PlyHeader, size: int, vertex: PlyElement):
     checked against the file here, before the caller allocates anything for them."""
     if header.encoding == "ascii":
         return [(0, read_ascii_elements(f, path, header, {"vertex"})["vertex"].astype(np.float32))]
-    element_offset(path, header, size, vertex.name)
     return iter_float_blocks(f, path, header, size, vertex)
 
 
@@ -174,10 +171,16 @@ def _runs(cols: np.ndarray) -> list[tuple[int, int, int]]:
 # ---------------------------------------------------------------------------- writing
 def property_names(sh_degree: int) -> list[str]:
     """The INRIA property order for `sh_degree` (what the reference trainer writes)."""
-    rest = 3 * ((sh_degree + 1) ** 2 - 1)
+    rest = 3 * (sh_coefficient_count(sh_degree) - 1)
     return (["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"]
             + [f"f_rest_{i}" for i in range(rest)]
             + ["opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"])
+
+
+def row_names(sh_degree: int) -> list[str]:
+    """The property names of `read_ply_rows` / `scene_rows`: the INRIA order without the normals."""
+    names = property_names(sh_degree)
+    return names[:3] + names[6:]
 
 
 def scene_table(scene: GaussianScene) -> np.ndarray:  # [N, P] float32
@@ -198,8 +201,7 @@ def scene_rows(scene: GaussianScene) -> tuple[list[str], np.ndarray]:
     """(INRIA property names without normals, float32 [P, N] with one contiguous row each):
     the layout `read_ply_rows` returns, built from a scene."""
     n, k = len(scene), scene.sh.shape[1]
-    names = property_names(scene.sh_degree)
-    names = names[:3] + names[6:]
+    names = row_names(scene.sh_degree)
     table = np.empty((len(names), n), dtype=np.float32)
     table[0:3] = scene.means.T
     table[3:6] = scene.sh[:, 0].T
@@ -215,9 +217,7 @@ def scene_rows(scene: GaussianScene) -> tuple[list[str], np.ndarray]:
 def write_ply(scene: GaussianScene, path: str | Path, encoding: str = "binary_little_endian") -> None:
     if encoding not in ("ascii", "binary_little_endian", "binary_big_endian"):
         raise ValueError(f"unknown PLY encoding {encoding!r}")
-    scene.validate(allow_nonfinite=True)
-    if len(scene) == 0:
-        raise InputError("There are no splats to write.")
+    check_writable(scene)
     header = (
         f"ply\nformat {encoding} 1.0\nelement vertex {len(scene)}\n"
         + "".join(f"property float {name}\n" for name in property_names(scene.sh_degree))
@@ -230,9 +230,3 @@ def write_ply(scene: GaussianScene, path: str | Path, encoding: str = "binary_li
             np.savetxt(f, table, fmt="%.9g")  # 9 significant digits round-trip float32 exactly
         else:
             table.astype(">f4" if encoding == "binary_big_endian" else "<f4", copy=False).tofile(f)
-
-
-def header_of(path: str | Path) -> PlyHeader:
-    """The parsed header of a .ply file (for tools and tests)."""
-    with open_for_reading(path) as f:
-        return read_header(f, path)

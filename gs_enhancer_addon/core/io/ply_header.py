@@ -223,12 +223,17 @@ def element_offset(path, header: PlyHeader, size: int, name: str) -> int:
 
 
 def iter_float_blocks(f: BinaryIO, path, header: PlyHeader, size: int, element: PlyElement):
-    """Yield (first_row, rows [b, P] float32 in native order) over a binary element, block by block.
+    """(first_row, rows [b, P] float32 in native order) blocks over a binary element.
 
-    Any property types are converted to float32; the caller must copy what it keeps before the
-    next block (the array may view a reused buffer).
+    The element's size is checked against the file right away (before the caller allocates
+    anything); the blocks are then read lazily. Any property types are converted to float32; the
+    caller must copy what it keeps before the next block (the array may view a reused buffer).
     """
     f.seek(element_offset(path, header, size, element.name))
+    return _float_blocks(f, path, header, element)
+
+
+def _float_blocks(f: BinaryIO, path, header: PlyHeader, element: PlyElement):
     dtype = element.dtype(header.encoding)
     codes = {p.dtype for p in element.properties}
     uniform = np.dtype(dtype[0].str) if len(codes) == 1 else None

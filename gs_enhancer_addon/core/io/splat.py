@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, SplatFileError
+from ..errors import SplatFileError
 from ..gaussians import SH_C0, GaussianScene, NonFinitePolicy
-from ._common import atomic_write, file_size, finish, open_for_reading
+from ._common import atomic_write, check_writable, file_size, finish, open_for_reading
 
 ROW = np.dtype([("position", "<f4", 3), ("scale", "<f4", 3), ("rgba", "u1", 4), ("rotation", "u1", 4)])
 _ALPHA_EPS = 0.5 / 255.0  # keeps alpha 0 / 255 at a finite logit
@@ -50,8 +50,7 @@ def rows_from_scene(scene: GaussianScene) -> np.ndarray:
     rows = np.empty(len(scene), dtype=ROW)
     rows["position"] = scene.means
     rows["scale"] = np.exp(scene.log_scales)
-    rgb = 0.5 + SH_C0 * scene.sh[:, 0]
-    rows["rgba"][:, :3] = np.clip(np.round(rgb * 255.0), 0, 255)
+    rows["rgba"][:, :3] = np.round(scene.colors() * 255.0)
     rows["rgba"][:, 3] = np.clip(np.round(scene.opacities() * 255.0), 0, 255)
     norm = np.linalg.norm(scene.quats, axis=1, keepdims=True)
     unit = scene.quats / np.where(norm > 0, norm, 1.0)
@@ -60,9 +59,7 @@ def rows_from_scene(scene: GaussianScene) -> np.ndarray:
 
 
 def write_splat(scene: GaussianScene, path: str | Path) -> None:
-    scene.validate(allow_nonfinite=True)
-    if len(scene) == 0:
-        raise InputError("There are no splats to write.")
+    check_writable(scene)
     rows = rows_from_scene(scene)
     with atomic_write(path) as f:
         f.write(rows.tobytes())
