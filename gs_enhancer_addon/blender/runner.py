@@ -47,13 +47,17 @@ class JobRunner:
         return self.state.running
 
     def start(self, work: Work, on_done: Callable[[Any], None], on_error: Callable[[str], None]) -> None:
+        """Run `work` in a background thread; pump() delivers its outcome on the main thread."""
+        self._begin(on_done, on_error)
+        self._thread = threading.Thread(target=self._worker, args=(work,), name="splat-enhancer-job", daemon=True)
+        self._thread.start()
+
+    def _begin(self, on_done: Callable[[Any], None], on_error: Callable[[str], None]) -> None:
         if self.busy:
             raise GsEnhancerError("Another enhancement is running; wait for it or cancel it first.")
         self.state = RunnerState(running=True, message="Starting")
         self._cancel.clear()
         self._on_done, self._on_error = on_done, on_error
-        self._thread = threading.Thread(target=self._worker, args=(work,), name="splat-enhancer-job", daemon=True)
-        self._thread.start()
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -79,11 +83,7 @@ class JobRunner:
 
     def run_now(self, work: Work, on_done: Callable[[Any], None], on_error: Callable[[str], None]) -> None:
         """Run `work` on this thread (background mode: no UI to keep responsive), same outcome path."""
-        if self.busy:
-            raise GsEnhancerError("Another enhancement is running; wait for it or cancel it first.")
-        self.state = RunnerState(running=True, message="Starting")
-        self._cancel.clear()
-        self._on_done, self._on_error = on_done, on_error
+        self._begin(on_done, on_error)
 
         def progress(fraction: float, message: str) -> None:
             self.state.fraction, self.state.message = fraction, message
