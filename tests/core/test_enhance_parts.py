@@ -60,6 +60,15 @@ def test_trained_cfw_changes_the_output_and_round_trips(vae, tmp_path):
     assert loaded.config.vae_config["latent_channels"] == 4
 
 
+def test_fusion_is_identity_only_while_every_cfw_output_is_zero(vae):
+    decoder = SpatialTemporalDecoder.from_vae(vae)
+    assert decoder.fusion_is_identity(1.0) and decoder.fusion_is_identity(0.0)
+    with torch.no_grad():
+        decoder.cfw["1"].fuse_out.bias[0] = 1e-3  # one trained value is enough
+    assert not decoder.fusion_is_identity(0.5)
+    assert decoder.fusion_is_identity(0.0)
+
+
 def test_cfw_levels_match_encoder_and_decoder_shapes():
     decoder = SpatialTemporalDecoder(
         vae_config=dict(block_out_channels=(32, 32, 64), down_block_types=("DownEncoderBlock2D",) * 3,

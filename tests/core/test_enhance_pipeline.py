@@ -102,6 +102,22 @@ def test_sequential_cfg_matches_batched(pipe):
     assert torch.allclose(batched, sequential, atol=1e-4)  # float32 batching noise only
 
 
+def test_untrained_cfw_is_skipped_with_a_bit_identical_result(pipe, monkeypatch):
+    """Zero CFW blocks add exactly 0: skipping them and the renders' second encode changes nothing."""
+    frames = window(frames=4)
+    encoded = []
+    hook = pipe.decoder.vae.encoder.register_forward_pre_hook(lambda m, args: encoded.append(args[0].shape[0]))
+    try:
+        skipped = pipe(frames, FAST)
+        skipped_frames, encoded[:] = sum(encoded), []
+        monkeypatch.setattr(type(pipe.decoder), "fusion_is_identity", lambda self, w: False)  # force CFW
+        computed = pipe(frames, FAST)
+    finally:
+        hook.remove()
+    assert torch.equal(skipped, computed)
+    assert (skipped_frames, sum(encoded)) == (4 + 2, 2 * 4 + 2)  # the noisy window + references (+ CFW input)
+
+
 def test_guidance_ramps():
     assert torch.allclose(guidance_scales(5, 1.0, 3.0, "linear"), torch.tensor([1.0, 1.5, 2.0, 2.5, 3.0]))
     assert torch.allclose(guidance_scales(5, 1.0, 3.0, "triangle"), torch.tensor([1.0, 2.0, 3.0, 2.0, 1.0]))

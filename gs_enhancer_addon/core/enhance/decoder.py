@@ -109,6 +109,15 @@ class SpatialTemporalDecoder(ModelMixin, ConfigMixin):
     def levels(self) -> list[int]:
         return sorted(int(k) for k in self.cfw.keys())
 
+    def fusion_is_identity(self, fusion_weight: float) -> bool:
+        """True when CFW cannot change the decoded frames: weight 0, or every block's output conv is
+        still zero (an untrained decoder, e.g. one built from public SVD weights). Inference can
+        then skip the CFW blocks and the encode of the renders for their features; the result is
+        bit-identical. Training must not skip: the zero output convs still receive gradients."""
+        if fusion_weight == 0:
+            return True
+        return not any(bool(b.fuse_out.weight.any() or b.fuse_out.bias.any()) for b in self.cfw.values())
+
     @contextmanager
     def _capture_encoder_features(self, store: dict) -> Iterator[None]:
         blocks = self.vae.encoder.down_blocks

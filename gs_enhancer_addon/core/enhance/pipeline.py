@@ -203,14 +203,17 @@ class EnhancerPipeline(DiffusionPipeline):
 
     def _decode(self, latents, x, config, device, offload, cancel) -> Tensor:  # -> [F, 3, H', W'] in [0, 1]
         """Chunked spatial-temporal decoding; each chunk re-encodes its renders for the CFW features
-        (bounded memory: full-resolution encoder features of a whole window would not fit 12 GB)."""
+        (bounded memory: full-resolution encoder features of a whole window would not fit 12 GB).
+        When CFW cannot change the result (weight 0, or untrained zero blocks), the base decoder
+        runs alone: same frames, without the window's second encode and the CFW convolutions."""
         latents = latents[0] / self.decoder.scaling_factor
         chunk = config.decode_chunk_size
+        fuse = not self.decoder.fusion_is_identity(config.fusion_weight)
         out = []
         with self._placed(self.decoder, device, offload):
             for i in range(0, latents.shape[0], chunk):
                 check_cancel(cancel)
-                _, features = self.decoder.encode((x[i:i + chunk] * 2.0 - 1.0).to(device))
+                features = self.decoder.encode((x[i:i + chunk] * 2.0 - 1.0).to(device))[1] if fuse else None
                 part = self.decoder.decode(latents[i:i + chunk], features, latents[i:i + chunk].shape[0],
                                            config.fusion_weight)
                 out.append(((part.float() + 1.0) / 2.0).cpu())
