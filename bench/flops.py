@@ -27,7 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_enhancer import svd_xt_models  # noqa: E402
+from bench_enhancer import count_full_size_params, svd_xt_models  # noqa: E402
 
 Pipeline = Literal["ours", "stock"]
 COMPONENTS = ("clip", "vae_encoder", "unet", "vae_decoder", "cfw")
@@ -128,6 +128,8 @@ def window_flops(height: int = 512, width: int = 512, frames: int = 25, steps: i
         report["tflop"][name] = {**tflops, "total": sum(tflops.values())}
     stock = report["tflop"]["stock SVD"]["total"]
     report["ratio_to_stock"] = {name: v["total"] / stock for name, v in report["tflop"].items()}
+    # Weights in 16-bit floats: the floor of the enhance stage's GPU memory (activations come on top).
+    report["weights_gib_16bit"] = {k: m * 1e6 * 2 / 2**30 for k, m in count_full_size_params().items()}
     return report
 
 
@@ -139,6 +141,9 @@ def print_window_flops(report: dict) -> None:
     for c in (*COMPONENTS, "total"):
         print(f"{c:<13}" + "".join(f"{report['tflop'][n][c]:>20.1f}" for n in names))
     print(f"{'/ stock':<13}" + "".join(f"{report['ratio_to_stock'][n]:>20.3f}" for n in names))
+    weights = report["weights_gib_16bit"]
+    print("weights in bf16/fp16: " + ", ".join(f"{k} {v:.2f} GiB" for k, v in weights.items())
+          + f"; together {sum(weights.values()):.2f} GiB")
 
 
 def main(argv=None) -> int:

@@ -19,6 +19,7 @@ CPU only --size tiny is practical; absolute times there are noise, read the rati
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import platform
 import statistics
@@ -264,7 +265,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="write the report as JSON here")
     parser.add_argument("--skip-baselines", action="store_true")
     parser.add_argument("--skip-flops", action="store_true", help="leave out the full-size FLOP count")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per baseline (median reported)")
+    parser.add_argument("--repeats", type=int, default=9, help="timed runs per baseline (median reported)")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     size = SIZES[args.size]
@@ -272,7 +274,8 @@ def main(argv=None) -> int:
         print("--size full needs a CUDA GPU; use --size tiny on a CPU.", file=sys.stderr)
         return 2
 
-    report = {"device": device_name(device), "versions": versions(), "size": args.size, "config": vars(size)}
+    report = {"date": datetime.date.today().isoformat(), "command": " ".join(["python bench/pipeline.py", *argv]),
+              "device": device_name(device), "versions": versions(), "size": args.size, "config": vars(size)}
     rows, facts, config = run_job(size, device, args.style)
     report.update(stages=rows, **facts, total_seconds=sum(r["seconds"] for r in rows))
     if not args.skip_baselines:
@@ -290,6 +293,7 @@ def main(argv=None) -> int:
 
 
 def print_report(report: dict) -> None:
+    print(f"{report['date']}: {report['command']}")
     print(f"device: {report['device']}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()))
     print(f"size: {report['size']} ({report['gaussians']} Gaussians, {report['views']} views, "

@@ -70,5 +70,9 @@ def test_flop_counts_match_hand_counted_clip_and_run_at_full_size(bench_modules)
     report = flops.window_flops(64, 64, frames=3, steps=2, decode_chunk=2)
     ratios = report["ratio_to_stock"]
     assert ratios["stock SVD"] == 1.0 and 1.0 < ratios["ours, zero CFW"] < ratios["ours, trained CFW"]
+    # SVD img2vid-xt's UNet has 1.52 billion parameters, OpenCLIP ViT-H/14's vision tower 632 million
+    weights = report["weights_gib_16bit"]
+    assert weights["unet"] == pytest.approx(1.5246e9 * 2 / 2**30, rel=1e-3)
+    assert weights["image_encoder"] == pytest.approx(632.1e6 * 2 / 2**30, rel=1e-3)
     totals = {name: sum(v[c] for c in flops.COMPONENTS) for name, v in report["tflop"].items()}
     assert totals == pytest.approx({name: v["total"] for name, v in report["tflop"].items()})
