@@ -85,7 +85,7 @@ def _flops(fn) -> int:
     return counter.get_total_flops()
 
 
-def flops_per_frame(height: int, width: int, frames: int, decode_chunk: int = 8) -> dict[str, dict[str, float]]:
+def flops_per_frame(height: int, width: int, frames: int, decode_chunk: int = 8) -> dict[str, float]:
     """FLOPs per frame of each component at SVD-xt's shapes ("cfw": the CFW blocks alone)."""
     with torch.device("meta"):
         models = svd_xt_models()

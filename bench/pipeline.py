@@ -190,7 +190,7 @@ def refine_baseline(size: Size, device: torch.device, refine_config, repeats: in
 
 # -- baseline 2: our enhancer window vs diffusers' stock SVD pipeline ----------------------------
 
-def enhancer_pair(size: Size, device: torch.device):
+def enhancer_pipelines(size: Size, device: torch.device):
     """(ours, ours with a trained CFW, stock): three pipelines on one UNet / VAE / CLIP / scheduler."""
     import copy
 
@@ -231,7 +231,7 @@ def enhancer_baseline(size: Size, device: torch.device, config, repeats: int) ->
 
     frames = size.views + 2
     width, height = size.resolution
-    ours, ours_trained, stock = enhancer_pair(size, device)
+    ours, ours_trained, stock = enhancer_pipelines(size, device)
     window = torch.rand(frames, 3, height, width)
     first = Image.fromarray((window[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8))
     cfg = replace(config, num_inference_steps=size.steps)

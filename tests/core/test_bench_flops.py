@@ -33,7 +33,7 @@ def test_frames_through_each_component_match_the_real_pipelines(bench_modules):
     flops, pipeline = bench_modules
     size = pipeline.SIZES["tiny"]
     frames, steps = size.views + 2, 2
-    ours, ours_trained, stock = pipeline.enhancer_pair(size, torch.device("cpu"))
+    ours, ours_trained, stock = pipeline.enhancer_pipelines(size, torch.device("cpu"))
     window = torch.rand(frames, 3, 32, 32)
     config = EnhancerConfig(num_inference_steps=steps)
     counted = {}
