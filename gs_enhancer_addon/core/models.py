@@ -201,3 +201,11 @@ def require_files(folder: Path, names: Sequence[str], what: str) -> None:
             f"{what} in {folder} is incomplete: missing {', '.join(missing)}. "
             "Use a folder in diffusers layout with safetensors weights (no .bin/.ckpt files are loaded)."
         )
+
+
+def safetensors_file_in(folder: Path, what: str, preferred: Optional[str] = None) -> Path:
+    """The weights file in `folder`: `preferred` when it is there, else the first *.safetensors by name."""
+    if preferred and (folder / preferred).is_file():
+        return folder / preferred
+    require_files(folder, SAFETENSORS_PATTERNS, what)
+    return sorted(folder.glob(SAFETENSORS_PATTERNS[0]))[0]

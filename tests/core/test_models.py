@@ -8,7 +8,7 @@ from gs_enhancer_addon.core import models
 from gs_enhancer_addon.core.errors import ModelNotAvailableError
 from gs_enhancer_addon.core.models import (
     ModelSource, is_local_location, model_cache_dir, progress_tqdm_class, require_files, resolve_model_source,
-    set_model_cache_dir,
+    safetensors_file_in, set_model_cache_dir,
 )
 
 
@@ -75,3 +75,16 @@ def test_require_files_names_what_is_missing(tmp_path):
         require_files(tmp_path, ["config.json", "*.safetensors"], "The UNet")
     (tmp_path / "model.safetensors").write_bytes(b"")
     require_files(tmp_path, ["config.json", "*.safetensors"], "The UNet")
+
+
+def test_safetensors_file_in_prefers_the_named_file_else_the_first_by_name(tmp_path):
+    with pytest.raises(ModelNotAvailableError, match=r"The CLIP folder in .* missing \*\.safetensors"):
+        safetensors_file_in(tmp_path, "The CLIP folder", preferred="open_clip_model.safetensors")
+    (tmp_path / "b.safetensors").write_bytes(b"")
+    (tmp_path / "a.safetensors").write_bytes(b"")
+    (tmp_path / "weights.bin").write_bytes(b"")
+    assert safetensors_file_in(tmp_path, "x") == tmp_path / "a.safetensors"
+    assert safetensors_file_in(tmp_path, "x", preferred="missing.safetensors") == tmp_path / "a.safetensors"
+    (tmp_path / "open_clip_model.safetensors").write_bytes(b"")
+    assert safetensors_file_in(tmp_path, "x", preferred="open_clip_model.safetensors") == (
+        tmp_path / "open_clip_model.safetensors")

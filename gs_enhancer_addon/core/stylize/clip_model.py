@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ModelNotAvailableError
-from ..models import ModelSource, is_local_location, require_files, resolve_model_source
+from ..models import ModelSource, is_local_location, require_files, resolve_model_source, safetensors_file_in
 from ..torchvision_compat import ensure_torchvision_importable
 from .config import ClipSpec
 
@@ -98,15 +98,6 @@ def _wrap(model: torch.nn.Module, tokenizer, device: torch.device) -> ClipModel:
     return ClipModel(model, tokenizer, size, as_t(mean), as_t(std))
 
 
-def _weights_in(folder: Path, what: str) -> Path:
-    """The CLIP safetensors file in `folder` (open_clip's own name preferred)."""
-    preferred = folder / _WEIGHTS
-    found = [preferred] if preferred.is_file() else sorted(folder.glob("*.safetensors"))
-    if not found:
-        raise ModelNotAvailableError(f"{what} in {folder} has no .safetensors weights file.")
-    return found[0]
-
-
 def resolve_clip(spec: ClipSpec, offline: Optional[bool]) -> tuple[str, Optional[str]]:
     """Turn a ClipSpec into (open_clip model name, weights file or None) through core/models.py."""
     name = spec.model_name.strip()
@@ -139,7 +130,7 @@ def _resolve_pretrained(name: str, pretrained: str, offline: Optional[bool]) -> 
         )
     repo = "/".join(cfg["hf_hub"].strip("/").split("/")[:2])  # "org/repo[/file]" -> "org/repo"
     folder = resolve_model_source(ModelSource(repo), allow_patterns=_HUB_PATTERNS, offline=offline)
-    return _weights_in(folder, f"The CLIP hub repo {repo}")
+    return safetensors_file_in(folder, f"The CLIP hub repo {repo}", preferred=_WEIGHTS)
 
 
 def load_clip(spec: ClipSpec, device: str | torch.device = "cpu", offline: Optional[bool] = None) -> ClipModel:

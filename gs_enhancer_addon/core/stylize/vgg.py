@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelNotAvailableError
-from ..models import ModelSource, require_files, resolve_model_source
+from ..models import ModelSource, resolve_model_source, safetensors_file_in
 from .config import TINY_VGG_WIDTH_DIVISOR, VggSpec
 
 _LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512)  # up to conv5_2
@@ -61,8 +61,7 @@ def vgg_weights_file(source: str, offline: Optional[bool]) -> Path:
     """A safetensors file: `source` itself, the one in folder `source`, or hub repo `source`'s."""
     path = resolve_model_source(ModelSource(source), allow_patterns=("model.safetensors",), offline=offline)
     if path.is_dir():
-        require_files(path, ["*.safetensors"], "The VGG-19 weights folder")
-        path = next(iter(sorted(path.glob("*.safetensors"))))
+        path = safetensors_file_in(path, "The VGG-19 weights folder")
     if path.suffix != ".safetensors":
         raise ModelNotAvailableError(f"VGG-19 weights must be a .safetensors file, not '{path.name}'.")
     return path
