@@ -33,17 +33,18 @@ import bpy  # noqa: E402
 
 from gs_enhancer_addon.blender import scene_io  # noqa: E402
 from gs_enhancer_addon.core.gaussians import GaussianScene  # noqa: E402
+from gs_enhancer_addon.core.io.ply import read_ply, write_ply  # noqa: E402
 
 
 def make_file(path: Path, n: int, degree: int) -> None:
     rng = np.random.default_rng(0)
-    GaussianScene(
+    write_ply(GaussianScene(
         means=rng.standard_normal((n, 3), dtype=np.float32),
         quats=rng.standard_normal((n, 4), dtype=np.float32),
         log_scales=rng.uniform(-6, -1, (n, 3)).astype(np.float32),
         opacity_logits=rng.standard_normal(n, dtype=np.float32),
         sh=rng.standard_normal((n, (degree + 1) ** 2, 3), dtype=np.float32),
-    ).to_ply(path)
+    ), path)
 
 
 def clear_blender() -> None:
@@ -59,7 +60,7 @@ def native_blender(path: Path) -> None:
 
 
 def ours_read(path: Path) -> None:
-    GaussianScene.from_ply(path)
+    read_ply(path)
 
 
 def plyfile_read(path: Path) -> None:

@@ -41,8 +41,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gs_enhancer_addon.core.cameras import Camera, image_confidence, project_points  # noqa: E402
-from gs_enhancer_addon.core.gaussians import SH_C0, GaussianScene, quats_from_z_to  # noqa: E402
+from gs_enhancer_addon.core.cameras import Camera, project_points  # noqa: E402
+from gs_enhancer_addon.core.trajectory import image_confidence
+from gs_enhancer_addon.core.gaussians import SH_C0, GaussianScene  # noqa: E402
+from gs_enhancer_addon.core.geometry import quats_from_z_to  # noqa: E402
 from gs_enhancer_addon.core.image_metrics import gaussian_window, psnr, ssim  # noqa: E402
 from gs_enhancer_addon.core.refine import RefineConfig, TrainingView, refine  # noqa: E402
 from gs_enhancer_addon.core.render import render  # noqa: E402

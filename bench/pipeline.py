@@ -169,7 +169,7 @@ def ours_training(scene, views, iterations: int, device: torch.device, config) -
 
 
 def refine_baseline(size: Size, device: torch.device, refine_config, repeats: int) -> dict:
-    from gs_enhancer_addon.core.cameras import trajectory_from_references
+    from gs_enhancer_addon.core.trajectory import trajectory_from_references
     from gs_enhancer_addon.core.job import render_views
     from gs_enhancer_addon.core.refine import TrainingView
 

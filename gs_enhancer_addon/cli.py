@@ -16,7 +16,8 @@ from typing import Optional, Sequence
 
 from .core.errors import GsEnhancerError
 from .core.image_io import save_png
-from .core.io import atomic_path
+from .core.io import atomic_path, read_scene, write_scene
+from .core.io.ply import write_ply
 
 
 class TerminalProgress:
@@ -121,7 +122,7 @@ def _run_demo(args) -> int:
     # 4 references x 3 views and a short fine-tuning: a quick demo on a CPU
     config = _job_config(args, views_per_segment=3, refine_iterations=60 if args.preset == "fast" else None)
     input_path = out / "sample_input.ply"
-    scene.to_ply(input_path)
+    write_ply(scene, input_path)
     result = _run_job(config, scene, cameras)
     paths = _write_outputs(result, out / "sample_enhanced.ply", out / "sample_enhanced.blend",
                            out / "before_after.png", name="Sample Splat", source=scene, cameras=cameras)
@@ -133,7 +134,7 @@ def _run_enhance(args) -> int:
     from .core.capture import load_cameras
     from .core.gaussians import GaussianScene
 
-    scene = GaussianScene.from_file(args.input)
+    scene = read_scene(args.input)
     cameras = load_cameras(args.cameras)
     result = _run_job(_job_config(args), scene, cameras)
     paths = _write_outputs(result, args.out, args.blend, args.sheet, name=args.input.stem, source=scene,
@@ -147,7 +148,7 @@ def _write_outputs(result, splat_path: Path, blend_path: Optional[Path], sheet_p
     """Write the outputs, each complete or not at all (splat files are written atomically by
     core.io; the sheet and the .blend are written beside, then renamed into place)."""
     splat_path.parent.mkdir(parents=True, exist_ok=True)
-    result.scene.to_file(splat_path)
+    write_scene(result.scene, splat_path)
     paths = {"result splat": splat_path}
     if sheet_path is not None:
         paths["before/after sheet"] = _atomic_write(sheet_path, lambda tmp: save_png(result.comparison_sheet(), tmp))

@@ -23,8 +23,8 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
-from ..core.cameras import (GL_TO_CV, Camera, Trajectory, TrajectoryConfig, trajectory_from_references,
-                            trajectory_from_samples)
+from ..core.cameras import GL_TO_CV, Camera
+from ..core.trajectory import Trajectory, TrajectoryConfig, trajectory_from_references, trajectory_from_samples
 from ..core.errors import InputError
 
 # Custom property (on the camera object or its data) holding the path of the view's real photo.

@@ -14,7 +14,8 @@ from typing import Optional
 import bpy
 import numpy as np
 
-from ..core.cameras import Camera, Trajectory
+from ..core.cameras import Camera
+from ..core.trajectory import Trajectory
 from ..core.errors import InputError
 from ..core.gaussians import GaussianScene
 from ..core.image_io import save_png

@@ -13,7 +13,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
-from ..core.cameras import Trajectory
+from ..core.trajectory import Trajectory
 from .camera_io import snapshot_camera_path, trajectory_config
 
 PREVIEW_PROP = "gse_path_preview"

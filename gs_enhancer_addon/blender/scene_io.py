@@ -18,7 +18,7 @@ import numpy as np
 
 from ..core.errors import InputError
 from ..core.gaussians import SH_C0, GaussianScene, NonFinitePolicy, sh_coefficient_count
-from ..core.io import detect_format
+from ..core.io import detect_format, read_scene, write_scene
 from ..core.io.ply import REST_COUNTS, read_ply_rows, scene_rows
 
 # Attribute names as Blender's own PLY importer creates them for an INRIA 3DGS .ply.
@@ -187,7 +187,7 @@ def import_splat_file(context: bpy.types.Context, path: str, y_down_to_z_up: boo
     """
     rows = read_ply_rows(path, nonfinite=nonfinite) if detect_format(path) == "ply" else None
     if rows is None:
-        rows = scene_rows(GaussianScene.from_file(path, nonfinite=nonfinite))
+        rows = scene_rows(read_scene(path, nonfinite=nonfinite))
     name = bpy.path.display_name_from_filepath(path) or "Splat"
     return object_from_rows(context, *rows, name, y_down_to_z_up=y_down_to_z_up)
 
@@ -250,5 +250,5 @@ def _read_float(obj: bpy.types.Object, name: str, n: int) -> np.ndarray:  # [n] 
 def export_splat_file(obj: bpy.types.Object, path: str, world: bool = False) -> int:
     """Write the object's splats to .ply or .splat; returns the number written."""
     scene = scene_from_object(obj, world=world)
-    scene.to_file(path)
+    write_scene(scene, path)
     return len(scene)

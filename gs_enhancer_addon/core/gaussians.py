@@ -12,39 +12,17 @@ Blender side (and the bpy 4.2 test leg, which has no torch) can use the data mod
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Literal
 
 import numpy as np
 
-from .cameras import quat_from_matrix
 from .errors import InputError
+from .geometry import (SH_C0, decompose_similarity, quat_from_matrix, quat_multiply, rotate_sh,
+                       sh_coefficient_count, sh_degree_of_count)
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
-
-# Real SH normalisations in the 3DGS / gsplat sign convention (Sloan, "Stupid SH Tricks", 2008);
-# color = 0.5 + SH_C0 * dc + higher bands.
-SH_C0 = 0.5 / math.sqrt(math.pi)  # 0.28209479177387814
-SH_C1 = math.sqrt(3.0 / (4.0 * math.pi))  # 0.4886025119029199
-SH_C2 = (
-    0.5 * math.sqrt(15.0 / math.pi),  # xy
-    -0.5 * math.sqrt(15.0 / math.pi),  # yz
-    0.25 * math.sqrt(5.0 / math.pi),  # 2zz - xx - yy
-    -0.5 * math.sqrt(15.0 / math.pi),  # xz
-    0.25 * math.sqrt(15.0 / math.pi),  # xx - yy
-)
-SH_C3 = (
-    -0.25 * math.sqrt(35.0 / (2.0 * math.pi)),  # y (3xx - yy)
-    0.5 * math.sqrt(105.0 / math.pi),  # xyz
-    -0.25 * math.sqrt(21.0 / (2.0 * math.pi)),  # y (4zz - xx - yy)
-    0.25 * math.sqrt(7.0 / math.pi),  # z (2zz - 3xx - 3yy)
-    -0.25 * math.sqrt(21.0 / (2.0 * math.pi)),  # x (4zz - xx - yy)
-    0.25 * math.sqrt(105.0 / math.pi),  # z (xx - yy)
-    -0.25 * math.sqrt(35.0 / (2.0 * math.pi)),  # x (xx - 3yy)
-)
 
 FIELDS = ("means", "quats", "log_scales", "opacity_logits", "sh")
 
@@ -66,16 +44,6 @@ def nonfinite_rows(table: np.ndarray) -> np.ndarray:  # [N] bool
     if len(suspects):
         bad[suspects] = ~np.isfinite(table[suspects]).all(axis=1)
     return bad
-
-
-def sh_coefficient_count(degree: int) -> int:
-    """K = (degree + 1)^2 coefficients per color channel (1, 4, 9, 16 for degrees 0-3)."""
-    return (degree + 1) ** 2
-
-
-def sh_degree_of_count(k: int) -> int:
-    """SH degree from the number of coefficients per channel, K = (degree + 1) ** 2."""
-    return int(round(k ** 0.5)) - 1
 
 
 @dataclass
@@ -183,126 +151,10 @@ class GaussianScene:
         """
         rotation, scale, translation = decompose_similarity(matrix)
         means = (self.means.astype(np.float64) @ (rotation * scale).T + translation).astype(np.float32)
-        quats = _quat_multiply(quat_from_matrix(rotation), self.quats.astype(np.float64)).astype(np.float32)
+        quats = quat_multiply(quat_from_matrix(rotation), self.quats.astype(np.float64)).astype(np.float32)
         log_scales = (self.log_scales + np.float32(np.log(scale))).astype(np.float32)
         sh = rotate_sh(self.sh, rotation)
         return GaussianScene(means, quats, log_scales, self.opacity_logits.copy(), sh)
-
-    # ------------------------------------------------------------------ files
-    @classmethod
-    def from_file(cls, path: str | Path, nonfinite: NonFinitePolicy = "error") -> "GaussianScene":
-        """Read .ply (INRIA layout or SuperSplat compressed) or .splat, chosen by content and extension."""
-        from .io import read_scene
-
-        return read_scene(path, nonfinite=nonfinite)
-
-    def to_file(self, path: str | Path) -> None:
-        """Write .ply (INRIA layout, binary little-endian) or .splat, chosen by extension."""
-        from .io import write_scene
-
-        write_scene(self, path)
-
-    @classmethod
-    def from_ply(cls, path: str | Path, nonfinite: NonFinitePolicy = "error") -> "GaussianScene":
-        """Read an INRIA 3DGS .ply (binary LE/BE or ascii) or a SuperSplat compressed .ply."""
-        from .io.ply import read_ply
-
-        return read_ply(path, nonfinite=nonfinite)
-
-    def to_ply(self, path: str | Path, encoding: str = "binary_little_endian") -> None:
-        """Write the INRIA 3DGS layout; `encoding` is binary_little_endian, binary_big_endian or ascii."""
-        from .io.ply import write_ply
-
-        write_ply(self, path, encoding=encoding)
-
-
-# ---------------------------------------------------------------------- transforms
-def decompose_similarity(matrix: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
-    """Split a 4x4 matrix into (rotation [3,3], uniform scale, translation [3]); InputError otherwise."""
-    m = np.asarray(matrix, dtype=np.float64)
-    if m.shape != (4, 4) or not np.isfinite(m).all():
-        raise InputError(f"Expected a finite 4x4 transform matrix, got shape {list(m.shape)}.")
-    if not np.allclose(m[3], (0.0, 0.0, 0.0, 1.0), atol=1e-9):
-        raise InputError("The transform has a perspective part; only rotation, uniform scale and "
-                         "translation can be applied to Gaussians.")
-    linear = m[:3, :3]
-    scales = np.linalg.norm(linear, axis=0)
-    if scales.min() <= 1e-12:
-        raise InputError("The transform collapses an axis (zero scale); it cannot be applied to Gaussians.")
-    if scales.max() / scales.min() - 1.0 > 1e-4:
-        raise InputError(
-            "The object has a non-uniform scale "
-            f"({scales[0]:.4g}, {scales[1]:.4g}, {scales[2]:.4g}); Gaussians can only take a uniform "
-            "scale. Apply the scale (Ctrl+A > Scale) or make it uniform first."
-        )
-    scale = float(scales.mean())
-    rotation = linear / scale
-    if not np.allclose(rotation.T @ rotation, np.eye(3), atol=1e-4):
-        raise InputError("The transform has a shear; it cannot be applied to Gaussians.")
-    if np.linalg.det(rotation) < 0:
-        raise InputError("The transform mirrors the object (negative scale); it cannot be applied to Gaussians.")
-    return rotation, scale, m[:3, 3].copy()
-
-
-def quats_from_z_to(directions: np.ndarray) -> np.ndarray:  # [N, 3] unit -> [N, 4] wxyz
-    """Shortest-arc rotations taking +Z onto each unit direction (e.g. surfels lying on a surface)."""
-    directions = np.asarray(directions, dtype=np.float64)
-    quats = np.concatenate([1.0 + directions[:, 2:3], -directions[:, 1:2], directions[:, 0:1],
-                            np.zeros((len(directions), 1))], axis=1)  # w = 1 + z.d, axis = z x d
-    quats[quats[:, 0] < 1e-8] = (0.0, 1.0, 0.0, 0.0)  # d == -Z: half a turn about X
-    return quats / np.linalg.norm(quats, axis=1, keepdims=True)
-
-
-def _quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Hamilton product a * b for wxyz quaternions (broadcasting over leading axes)."""
-    aw, ax, ay, az = np.moveaxis(np.asarray(a), -1, 0)
-    bw, bx, by, bz = np.moveaxis(np.asarray(b), -1, 0)
-    return np.stack([
-        aw * bw - ax * bx - ay * by - az * bz,
-        aw * bx + ax * bw + ay * bz - az * by,
-        aw * by - ax * bz + ay * bw + az * bx,
-        aw * bz + ax * by - ay * bx + az * bw,
-    ], axis=-1)
-
-
-def sh_basis(dirs: np.ndarray) -> np.ndarray:  # [M, 16]
-    """The real SH basis used by 3DGS renderers (INRIA / gsplat sign conventions), degree 3.
-
-    `dirs` [M, 3] are unit view directions; color = 0.5 + sum_k basis[:, k] * sh[:, k].
-    """
-    x, y, z = dirs[:, 0], dirs[:, 1], dirs[:, 2]
-    xx, yy, zz = x * x, y * y, z * z
-    c1, c2, c3 = SH_C1, SH_C2, SH_C3
-    return np.stack([
-        np.full_like(x, SH_C0),
-        -c1 * y, c1 * z, -c1 * x,
-        c2[0] * x * y, c2[1] * y * z, c2[2] * (2 * zz - xx - yy), c2[3] * x * z, c2[4] * (xx - yy),
-        c3[0] * y * (3 * xx - yy), c3[1] * x * y * z, c3[2] * y * (4 * zz - xx - yy),
-        c3[3] * z * (2 * zz - 3 * xx - 3 * yy), c3[4] * x * (4 * zz - xx - yy), c3[5] * z * (xx - yy),
-        c3[6] * x * (xx - 3 * yy),
-    ], axis=1)
-
-
-def rotate_sh(sh: np.ndarray, rotation: np.ndarray) -> np.ndarray:  # [N, K, 3]
-    """SH coefficients of the color function seen after rotating the splat by `rotation` [3, 3].
-
-    Each band l is mapped onto itself by a (2l+1)x(2l+1) matrix D with Y(d) D = Y(R^T d); D is
-    solved by least squares on fixed well-spread directions (exact, since bands are closed under
-    rotation), which avoids hand-written Wigner matrices for every sign convention.
-    """
-    k = sh.shape[1]
-    out = sh.copy()
-    if k == 1:
-        return out
-    dirs = np.random.default_rng(0).standard_normal((64, 3))
-    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-    before = sh_basis(dirs @ np.asarray(rotation, dtype=np.float64))  # Y(R^T d) for each row d
-    after = sh_basis(dirs)
-    for band in range(1, int(round(np.sqrt(k)))):
-        cols = slice(band * band, (band + 1) * (band + 1))
-        d, *_ = np.linalg.lstsq(after[:, cols], before[:, cols], rcond=None)
-        out[:, cols] = np.einsum("ij,njc->nic", d, sh[:, cols].astype(np.float64)).astype(np.float32)
-    return out
 
 
 @dataclass

@@ -23,7 +23,8 @@ from typing import Iterator, Literal, Optional, Sequence
 
 import numpy as np
 
-from .cameras import Camera, Trajectory, TrajectoryConfig, trajectory_from_references, trajectory_from_samples
+from .cameras import Camera
+from .trajectory import Trajectory, TrajectoryConfig, trajectory_from_references, trajectory_from_samples
 from .errors import DeviceError, InputError
 from .gaussians import GaussianScene
 from .image_io import load_image

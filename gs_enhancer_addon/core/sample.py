@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cameras import Camera, look_at
-from .gaussians import SH_C0, GaussianScene, quats_from_z_to
+from .gaussians import SH_C0, GaussianScene
+from .geometry import quats_from_z_to
 
 
 @dataclass

@@ -11,26 +11,28 @@ from gs_enhancer_addon.core.gaussians import GaussianScene
 bpy = pytest.importorskip("bpy")
 
 from gs_enhancer_addon.blender import io_operators, scene_io  # noqa: E402  (needs bpy)
+from gs_enhancer_addon.core.io import read_scene
+from gs_enhancer_addon.core.io.ply import write_ply
 
 
 def test_import_then_export_through_the_operators(addon_registered, tmp_path):
     scene = random_scene()
-    scene.to_ply(tmp_path / "cap.ply")
+    write_ply(scene, tmp_path / "cap.ply")
     assert bpy.ops.gse.import_splat(filepath=str(tmp_path / "cap.ply"), y_down_to_z_up=True) == {"FINISHED"}
     obj = bpy.context.active_object
     assert scene_io.is_splat_object(obj) and obj.rotation_euler[0] != 0
     assert bpy.ops.gse.export_splat(filepath=str(tmp_path / "out")) == {"FINISHED"}  # extension added
-    back = GaussianScene.from_file(tmp_path / "out.ply")
+    back = read_scene(tmp_path / "out.ply")
     assert_same_scene(scene, back)
     assert bpy.ops.gse.export_splat(filepath=str(tmp_path / "web.ply"), file_format="SPLAT",
                                     apply_transform=True) == {"FINISHED"}
-    web = GaussianScene.from_file(tmp_path / "web.splat")
+    web = read_scene(tmp_path / "web.splat")
     assert len(web) == len(scene) and np.allclose(web.means[:, 2], -scene.means[:, 1], atol=1e-5)
 
 
 def test_import_errors_are_reported_and_leave_nothing_behind(addon_registered, tmp_path):
     good = tmp_path / "good.ply"
-    random_scene(n=5).to_ply(good)
+    write_ply(random_scene(n=5), good)
     bad = tmp_path / "bad.ply"
     bad.write_bytes(good.read_bytes()[:-7])
     with pytest.raises(RuntimeError, match="bad.ply: the file is truncated"):
@@ -43,7 +45,7 @@ def test_import_errors_are_reported_and_leave_nothing_behind(addon_registered, t
 def test_invalid_splats_can_be_dropped_on_import(addon_registered, tmp_path):
     scene = random_scene(n=6)
     scene.opacity_logits[4] = np.nan
-    scene.to_ply(tmp_path / "nan.ply")
+    write_ply(scene, tmp_path / "nan.ply")
     with pytest.raises(RuntimeError, match="1 of 6 splats contain NaN"):
         bpy.ops.gse.import_splat(filepath=str(tmp_path / "nan.ply"))
     assert bpy.ops.gse.import_splat(filepath=str(tmp_path / "nan.ply"), drop_invalid=True) == {"FINISHED"}
@@ -52,7 +54,7 @@ def test_invalid_splats_can_be_dropped_on_import(addon_registered, tmp_path):
 
 def test_export_needs_a_splat_object_and_reports_bad_transforms(addon_registered, tmp_path):
     assert not bpy.ops.gse.export_splat.poll()
-    random_scene(n=4).to_ply(tmp_path / "s.ply")
+    write_ply(random_scene(n=4), tmp_path / "s.ply")
     bpy.ops.gse.import_splat(filepath=str(tmp_path / "s.ply"))
     assert bpy.ops.gse.export_splat.poll()
     bpy.context.active_object.scale = (1.0, 2.0, 1.0)

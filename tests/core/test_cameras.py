@@ -7,20 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from gs_enhancer_addon.core.cameras import (
-    Camera,
-    TrajectoryConfig,
-    image_confidence,
-    look_at,
-    matrix_from_quat,
-    project_points,
-    quat_from_matrix,
-    rigid_world_to_cam,
-    rotation_angle,
-    slerp,
-    trajectory_from_references,
-    trajectory_from_samples,
-)
+from gs_enhancer_addon.core.cameras import Camera, look_at, project_points, rigid_world_to_cam
+from gs_enhancer_addon.core.geometry import matrix_from_quat, quat_from_matrix, rotation_angle, slerp
+from gs_enhancer_addon.core.trajectory import TrajectoryConfig, image_confidence, trajectory_from_references, trajectory_from_samples
 from gs_enhancer_addon.core.errors import InputError
 
 K = np.array([[120.0, 0.0, 40.0], [0.0, 110.0, 30.0], [0.0, 0.0, 1.0]])

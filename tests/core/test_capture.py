@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gs_enhancer_addon.core.cameras import Camera, look_at, project_points, quat_from_matrix
+from gs_enhancer_addon.core.cameras import Camera, look_at, project_points
+from gs_enhancer_addon.core.geometry import quat_from_matrix
 from gs_enhancer_addon.core.capture import read_colmap_model, read_transforms_json
 from gs_enhancer_addon.core.errors import InputError
 

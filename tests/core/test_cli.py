@@ -9,6 +9,7 @@ from gs_enhancer_addon.cli import main
 from gs_enhancer_addon.core.capture import load_cameras, write_cameras_json
 from gs_enhancer_addon.core.gaussians import GaussianScene
 from gs_enhancer_addon.core.sample import SampleConfig, sample_cameras, sample_scene
+from gs_enhancer_addon.core.io.ply import read_ply, write_ply
 
 SMALL = SampleConfig(sphere_gaussians=200, ground_gaussians=100, reference_cameras=2, width=32, height=24)
 QUICK = ["--views-per-segment", "1", "--steps", "2", "--refine-iterations", "2", "--preset", "fast"]
@@ -17,7 +18,7 @@ QUICK = ["--views-per-segment", "1", "--steps", "2", "--refine-iterations", "2",
 @pytest.fixture
 def inputs(tmp_path, monkeypatch):
     monkeypatch.setenv("GS_ENHANCER_MODEL_CACHE", str(tmp_path / "models"))
-    sample_scene(SMALL).to_ply(tmp_path / "in.ply")
+    write_ply(sample_scene(SMALL), tmp_path / "in.ply")
     write_cameras_json(sample_cameras(SMALL), tmp_path / "cams.json")
     return tmp_path
 
@@ -27,7 +28,7 @@ def test_enhance_writes_result_and_sheet(inputs, capsys):
     code = main(["enhance", str(inputs / "in.ply"), "--cameras", str(inputs / "cams.json"), "--out", str(out),
                  "--sheet", str(sheet), *QUICK])
     assert code == 0
-    result = GaussianScene.from_ply(out)
+    result = read_ply(out)
     assert len(result) == 300 and result.sh_degree == 1
     from PIL import Image
 

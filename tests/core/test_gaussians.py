@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from gs_enhancer_addon.core.errors import InputError
-from gs_enhancer_addon.core.gaussians import FIELDS, SH_C0, GaussianScene, rotate_sh, sh_basis
+from gs_enhancer_addon.core.gaussians import FIELDS, SH_C0, GaussianScene
+from gs_enhancer_addon.core.geometry import rotate_sh, sh_basis
 
 
 def random_scene(n: int = 50, degree: int = 3, seed: int = 0) -> GaussianScene:
@@ -152,8 +153,7 @@ def test_transformed_refuses_what_gaussians_cannot_represent(linear, words):
 
 
 def test_quats_from_z_to_rotates_z_onto_each_direction():
-    from gs_enhancer_addon.core.cameras import matrix_from_quat
-    from gs_enhancer_addon.core.gaussians import quats_from_z_to
+    from gs_enhancer_addon.core.geometry import matrix_from_quat, quats_from_z_to
 
     rng = np.random.default_rng(0)
     dirs = rng.normal(size=(20, 3))

@@ -11,6 +11,8 @@ from tests.builders import assert_same_scene, random_scene
 from gs_enhancer_addon.core.gaussians import FIELDS, GaussianScene
 from gs_enhancer_addon.core.io import read_scene, write_scene
 from gs_enhancer_addon.core.io.ply import property_names, read_ply_rows, scene_rows, scene_table
+from gs_enhancer_addon.core.io import write_scene
+from gs_enhancer_addon.core.io.ply import read_ply, write_ply
 
 
 def write_raw_ply(path, columns: dict[str, np.ndarray], encoding="binary_little_endian", types=None,
@@ -46,15 +48,15 @@ def scene_columns(scene: GaussianScene) -> dict[str, np.ndarray]:
 def test_round_trip_is_bit_exact(tmp_path, encoding, degree):
     scene = random_scene(degree=degree)
     path = tmp_path / "s.ply"
-    scene.to_ply(path, encoding=encoding)
-    back = GaussianScene.from_ply(path)
+    write_ply(scene, path, encoding=encoding)
+    back = read_ply(path)
     assert back.sh_degree == degree
     assert_same_scene(back, scene)
 
 
 def test_written_file_is_the_inria_layout_plyfile_reads(tmp_path):
     scene = random_scene(degree=3)
-    scene.to_file(tmp_path / "s.ply")
+    write_scene(scene, tmp_path / "s.ply")
     vertex = PlyData.read(str(tmp_path / "s.ply"))["vertex"]
     assert [p.name for p in vertex.properties] == property_names(3)
     assert property_names(3)[:9] == ["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"]
@@ -76,7 +78,7 @@ def test_any_property_order_extra_properties_and_types(tmp_path):
     shuffled["confidence"] = rng.standard_normal(len(scene))
     types = {"red": "uchar", "confidence": "double", "x": "double", "y": "double", "z": "double"}
     write_raw_ply(tmp_path / "a.ply", shuffled, types=types, encoding="binary_big_endian")
-    back = GaussianScene.from_ply(tmp_path / "a.ply")
+    back = read_ply(tmp_path / "a.ply")
     assert_same_scene(back, scene)  # doubles holding float32 values convert exactly
 
 
@@ -85,7 +87,7 @@ def test_float16_properties_are_converted(tmp_path):
     columns = scene_columns(scene)
     half = {name: columns[name].astype(np.float16) for name in columns}
     write_raw_ply(tmp_path / "h.ply", half, types={name: "half" for name in half})
-    back = GaussianScene.from_ply(tmp_path / "h.ply")
+    back = read_ply(tmp_path / "h.ply")
     assert np.array_equal(back.means, scene.means.astype(np.float16).astype(np.float32))
     assert np.array_equal(back.sh[:, 0], scene.sh[:, 0].astype(np.float16).astype(np.float32))
 
@@ -99,7 +101,7 @@ def test_other_elements_before_and_after_the_vertices(tmp_path):
     faces = np.array([([0, 1, 2],)], dtype=[("vertex_indices", "O")])
     PlyData([PlyElement.describe(camera, "camera"), PlyElement.describe(vertex, "vertex"),
              PlyElement.describe(faces, "face")]).write(str(tmp_path / "e.ply"))
-    assert_same_scene(GaussianScene.from_ply(tmp_path / "e.ply"), scene)
+    assert_same_scene(read_ply(tmp_path / "e.ply"), scene)
 
 
 def test_crlf_header_and_end_header_inside_a_comment(tmp_path):
@@ -108,12 +110,12 @@ def test_crlf_header_and_end_header_inside_a_comment(tmp_path):
     head, body = data.split(b"end_header\n", 1)
     head = head.replace(b"ply\n", b"ply\ncomment see end_header below\n", 1).replace(b"\n", b"\r\n")
     (tmp_path / "crlf.ply").write_bytes(head + b"end_header\r\n" + body)
-    assert_same_scene(GaussianScene.from_ply(tmp_path / "crlf.ply"), scene)
+    assert_same_scene(read_ply(tmp_path / "crlf.ply"), scene)
 
 
 def test_rows_layout_matches_the_scene_reader(tmp_path):
     scene = random_scene(degree=2)
-    scene.to_ply(tmp_path / "s.ply")
+    write_ply(scene, tmp_path / "s.ply")
     names, table = read_ply_rows(tmp_path / "s.ply")
     want_names, want = scene_rows(scene)
     assert names == want_names and names[:4] == ["x", "y", "z", "f_dc_0"]
@@ -206,7 +208,7 @@ def test_nonfinite_values_are_counted_and_can_be_dropped(tmp_path):
     scene = random_scene(n=10, degree=1)
     scene.means[2, 1] = np.nan
     scene.sh[6, 3, 2] = np.inf
-    scene.to_ply(tmp_path / "n.ply")
+    write_ply(scene, tmp_path / "n.ply")
     with pytest.raises(SplatFileError, match="2 of 10 splats contain NaN or infinite"):
         read_scene(tmp_path / "n.ply")
     kept = np.ones(10, dtype=bool)
@@ -221,7 +223,7 @@ def test_nonfinite_values_are_counted_and_can_be_dropped(tmp_path):
 
 def test_writing_nothing_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="no splats"):
-        random_scene(n=0).to_ply(tmp_path / "e.ply")
+        write_ply(random_scene(n=0), tmp_path / "e.ply")
     assert not list(tmp_path.iterdir())  # no half-written file left behind
 
 
@@ -230,6 +232,6 @@ def test_written_files_get_the_usual_permissions(tmp_path):
 
     mask = os.umask(0)
     os.umask(mask)
-    random_scene(5).to_ply(tmp_path / "p.ply")
+    write_ply(random_scene(5), tmp_path / "p.ply")
     assert os.stat(tmp_path / "p.ply").st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
     assert [p.name for p in tmp_path.iterdir()] == ["p.ply"]

@@ -10,6 +10,7 @@ import pytest
 from gs_enhancer_addon.core.errors import SplatFileError
 from gs_enhancer_addon.core.gaussians import SH_C0, GaussianScene
 from gs_enhancer_addon.core.io import read_scene
+from gs_enhancer_addon.core.io import read_scene, write_scene
 
 
 def random_scene(n: int = 30, degree: int = 2, seed: int = 0) -> GaussianScene:
@@ -25,9 +26,9 @@ def random_scene(n: int = 30, degree: int = 2, seed: int = 0) -> GaussianScene:
 
 def test_round_trip_within_the_format_quantization(tmp_path):
     scene = random_scene()
-    scene.to_file(tmp_path / "s.splat")
+    write_scene(scene, tmp_path / "s.splat")
     assert (tmp_path / "s.splat").stat().st_size == 32 * len(scene)
-    back = GaussianScene.from_file(tmp_path / "s.splat")
+    back = read_scene(tmp_path / "s.splat")
     back.validate()
     assert back.sh_degree == 0
     assert np.array_equal(back.means, scene.means)  # float32 positions are stored as is
@@ -61,7 +62,7 @@ def test_empty_and_nonfinite(tmp_path):
         read_scene(tmp_path / "empty.splat")
     scene = random_scene(n=4, degree=0)
     scene.means[1, 2] = np.nan
-    scene.to_file(tmp_path / "nan.splat")
+    write_scene(scene, tmp_path / "nan.splat")
     with pytest.raises(SplatFileError, match="1 of 4 splats"):
         read_scene(tmp_path / "nan.splat")
     assert len(read_scene(tmp_path / "nan.splat", nonfinite="drop")) == 3

@@ -20,7 +20,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ..cameras import Camera, matrix_from_quat
+from ..cameras import Camera
+from ..geometry import matrix_from_quat
 from ..errors import InputError
 
 # model id -> (name, number of parameters, perspective?)
