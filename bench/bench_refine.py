@@ -276,9 +276,9 @@ def run_seed(s: Setting, seed: int) -> dict:
         truth_held = [render(truth_t, [c]).rgb[0] for c in held]
         ref_imgs = [render(truth_t, [c]).rgb[0].numpy() for c in refs]
     ref_views = [TrainingView(c, im, 1.0, is_reference=True) for c, im in zip(refs, ref_imgs)]
-    base = RefineConfig(iterations=s.iterations, device=s.device, seed=seed)
+    base = RefineConfig(iterations=s.iterations, seed=seed)
     # the start: degraded, then fitted to the reference views as sparse-view training would
-    start = refine(degrade(truth, normals, refs, rng), ref_views, replace(base, iterations=s.prefit))
+    start = refine(degrade(truth, normals, refs, rng), ref_views, replace(base, iterations=s.prefit), device=s.device)
     gen_imgs = [generated_view(truth_t, c, s, rng) for c in gens]
     conf = image_confidence(refs + gens, range(len(refs)))[len(refs):]  # the product's rule (core.cameras)
 
@@ -293,7 +293,7 @@ def run_seed(s: Setting, seed: int) -> dict:
     res = {METHODS[0]: (*evaluate(start, held, truth_held), 0.0)}
     for name, (views, cfg) in runs.items():
         t0 = time.perf_counter()
-        out = refine(start, views, cfg)
+        out = refine(start, views, cfg, device=s.device)
         res[name] = (*evaluate(out, held, truth_held), time.perf_counter() - t0)
     with torch.no_grad():
         truth_gen = [render(truth_t, [c]).rgb[0] for c in gens]

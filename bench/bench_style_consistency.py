@@ -35,7 +35,8 @@ from gs_enhancer_addon.core.stylize.config import (  # noqa: E402
     ClipSpec, MutualConfig, StyleLossConfig, StyleNetConfig, StylizeConfig, VggSpec)
 from gs_enhancer_addon.core.stylize.consistency import masked_feature_distance, masked_rmse, warp_into  # noqa: E402
 from gs_enhancer_addon.core.stylize.dummy import arc_cameras, tiny_components, tiny_scene  # noqa: E402
-from gs_enhancer_addon.core.stylize.mutual import render_views, stylize_scene  # noqa: E402
+from gs_enhancer_addon.core.render.views import render_views_chw  # noqa: E402
+from gs_enhancer_addon.core.stylize.mutual import stylize_scene  # noqa: E402
 from gs_enhancer_addon.core.stylize.vgg import load_vgg19  # noqa: E402
 
 
@@ -75,7 +76,7 @@ def main() -> None:
         vgg = load_vgg19(VggSpec(args.vgg))
     scene, cameras = tiny_scene(args.gaussians, seed=0), arc_cameras(args.views, args.size, span_deg=70)
     cpu = torch.device("cpu")
-    content = render_views(scene, cameras, cpu)
+    content = render_views_chw(scene, cameras, cpu)
     geometry = render(scene.to_torch(), cameras)  # colours-only mode keeps this geometry
     depth, alpha = geometry.depth[..., 0], geometry.alpha[..., 0]
 
@@ -88,13 +89,13 @@ def main() -> None:
     )
     start = time.perf_counter()
     result = stylize_scene(scene, cameras, [c.permute(1, 2, 0).numpy() for c in content], config, clip, vgg,
-                           RefineConfig(device="cpu", views_per_step=2), evaluate=True)
+                           RefineConfig(views_per_step=2), evaluate=True)
     seconds = time.perf_counter() - start
 
     rows = {
         "(a) per-frame 2D (f alone)": [torch.as_tensor(im) for im in result.per_frame_2d],
         "(a') f after mutual learning": [torch.as_tensor(im) for im in result.final_2d],
-        "(b) 3D result (mutual learning)": [r.permute(1, 2, 0) for r in render_views(result.scene, cameras, cpu)],
+        "(b) 3D result (mutual learning)": [r.permute(1, 2, 0) for r in render_views_chw(result.scene, cameras, cpu)],
         "content (unstylized renders)": [c.permute(1, 2, 0) for c in content],
     }
     print(f"\nStyle consistency: {args.views} views {args.size}x{args.size}, {args.gaussians} Gaussians, "

@@ -35,7 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from gs_enhancer_addon.core.job import EnhanceJob, preset_config  # noqa: E402
+from gs_enhancer_addon.core.enhance.backend import SvdEnhancer  # noqa: E402
+from gs_enhancer_addon.core.job import EnhanceJob  # noqa: E402
+from gs_enhancer_addon.core.job_config import preset_config  # noqa: E402
+from gs_enhancer_addon.core.model_cache import ModelCache  # noqa: E402
 from gs_enhancer_addon.core.model_set import ModelsConfig  # noqa: E402
 from gs_enhancer_addon.core.sample import SampleConfig, sample_cameras, sample_scene  # noqa: E402
 from bench_enhancer import full_size_enhancer  # noqa: E402
@@ -115,15 +118,16 @@ def scene_and_cameras(size: Size):
 
 def run_job(size: Size, device: torch.device, style: str):
     scene, cameras = scene_and_cameras(size)
-    models = ModelsConfig(tiny=True)
-    if size is SIZES["full"]:
-        models.prebuilt_enhancer = full_size_enhancer(device)
-    config = preset_config("balanced", device=device.type, models=models, keep_models_loaded=True)
+    config = preset_config("balanced", device=str(device), models=ModelsConfig(tiny=True))
     config.trajectory.views_per_segment = size.views
     config.enhance = replace(config.enhance, num_inference_steps=size.steps)
     config.refine = replace(config.refine, iterations=size.refine_iterations)
     config.stylize.text = style
-    result = EnhanceJob(config).run(scene, cameras)
+    cache = ModelCache()
+    if size is SIZES["full"]:  # SVD-xt-sized models with random weights, in place of the tiny set
+        cache.put(SvdEnhancer(config).cache_key(device), full_size_enhancer(device))
+    result = EnhanceJob(config, cache).run(scene, cameras)
+    cache.release()
     views = len(result.trajectory.cameras)
     throughput = {"render": (views, "views/s"), "enhance": (views - len(result.trajectory.reference_indices),
                                                             "views/s"),
@@ -164,19 +168,19 @@ def ours_training(scene, views, iterations: int, device: torch.device, config) -
     """The product's refine() (set-up included, as in plain_training)."""
     from gs_enhancer_addon.core.refine import refine
 
-    refine(scene, views, replace(config, iterations=iterations, device=device.type))
+    refine(scene, views, replace(config, iterations=iterations), device=device)
     _sync(device)
 
 
 def refine_baseline(size: Size, device: torch.device, refine_config, repeats: int) -> dict:
     from gs_enhancer_addon.core.trajectory import trajectory_from_references
-    from gs_enhancer_addon.core.job import render_views
+    from gs_enhancer_addon.core.render.views import render_views_numpy
     from gs_enhancer_addon.core.refine import TrainingView
 
     scene, cameras = scene_and_cameras(size)
     trajectory = trajectory_from_references(cameras, replace(preset_config("fast").trajectory,
                                                              views_per_segment=size.views))
-    images = render_views(scene, trajectory.cameras, device, lambda f, m: None, None)
+    images = render_views_numpy(scene, trajectory.cameras, device)
     views = [TrainingView(camera=c, image=images[i], confidence=float(trajectory.confidence[i]),
                           is_reference=i in trajectory.reference_indices) for i, c in enumerate(trajectory.cameras)]
     noisy = replace(scene, sh=scene.sh + np.float32(0.05))  # something to fit

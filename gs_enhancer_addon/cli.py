@@ -94,7 +94,7 @@ def _add_job_options(p: argparse.ArgumentParser, default_preset: str) -> None:
 
 def _job_config(args, views_per_segment=None, refine_iterations=None):
     """Command-line options -> JobConfig; the keyword defaults apply where the user gave none."""
-    from .core.job import preset_config
+    from .core.job_config import preset_config
     from .core.model_set import ModelsConfig
 
     return preset_config(args.preset, steps=args.steps, style=args.style, device=args.device,

@@ -19,9 +19,11 @@ from ..core.trajectory import Trajectory
 from ..core.errors import InputError
 from ..core.gaussians import GaussianScene
 from ..core.image_io import save_png
+from ..core.model_cache import ModelCache
 from .camera_io import snapshot_camera_path
 from .preferences import get_preferences
 from .props import job_config
+from .runner import MODEL_CACHE
 from .scene_io import object_from_scene, remove_objects, scene_from_object
 
 COMPARISON_IMAGE = "Splat Enhancer Before-After"
@@ -37,13 +39,14 @@ class EnhanceRequest:
     matrix_world: np.ndarray  # [4, 4] the source's transform at snapshot time
     collection_names: list[str]  # where the source lives; the result goes there too
     frames_dir: Optional[str]
+    cache: Optional[ModelCache]  # the add-on's models, kept for the next job; None: released after this one
 
     def run(self, progress=None, cancel=None):
         """The job itself; safe in a background thread (no bpy)."""
         from ..core.job import EnhanceJob
 
-        return EnhanceJob(self.config).run(self.scene, self.references, trajectory=self.trajectory,
-                                           progress=progress, cancel=cancel)
+        return EnhanceJob(self.config, self.cache).run(self.scene, self.references, trajectory=self.trajectory,
+                                                       progress=progress, cancel=cancel)
 
 
 def snapshot_request(context: bpy.types.Context) -> EnhanceRequest:
@@ -54,11 +57,13 @@ def snapshot_request(context: bpy.types.Context) -> EnhanceRequest:
         raise InputError("Pick the splat object to enhance in the Splat Enhancer panel.")
     splat = scene_from_object(source, world=True)
     references, trajectory = snapshot_camera_path(context, settings)
-    config = job_config(settings, get_preferences(context), in_background=bpy.app.background)
+    config = job_config(settings, get_preferences(context))
     frames_dir = bpy.path.abspath(settings.frames_dir) if settings.frames_dir else None
+    # In the UI the models stay loaded until Release Models; a background (headless) run frees them.
+    cache = None if bpy.app.background else MODEL_CACHE
     return EnhanceRequest(splat, references, trajectory, config, source.name,
                           np.array(source.matrix_world, dtype=np.float64),
-                          [c.name for c in source.users_collection], frames_dir)
+                          [c.name for c in source.users_collection], frames_dir, cache)
 
 
 def apply_result(context: bpy.types.Context, request: EnhanceRequest, result) -> bpy.types.Object:

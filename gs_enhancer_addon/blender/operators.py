@@ -12,7 +12,7 @@ import bpy
 from ..core.errors import GsEnhancerError
 from .enhance_flow import apply_result, snapshot_request
 from .preferences import get_preferences
-from .runner import PUMP_INTERVAL_S, RUNNER
+from .runner import MODEL_CACHE, PUMP_INTERVAL_S, RUNNER
 from .scene_io import is_splat_object
 
 
@@ -153,9 +153,7 @@ class GSE_OT_release_models(bpy.types.Operator):
         if RUNNER.busy:
             self.report({"ERROR"}, "A job is using the models; cancel it or wait until it ends.")
             return {"CANCELLED"}
-        from ..core.model_set import release_models
-
-        count = release_models()
+        count = MODEL_CACHE.release()
         self.report({"INFO"}, f"Released {count} loaded model set(s).")
         return {"FINISHED"}
 

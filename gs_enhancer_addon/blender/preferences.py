@@ -22,8 +22,31 @@ DEFAULT_CLIP_PRETRAINED = "laion2b_s34b_b79k"
 DEFAULT_VGG = "timm/vgg19.tv_in1k"
 
 
+def _backend_items(registry_name: str):
+    """EnumProperty items of one backend registry (core/stages.py), read when the menu opens, so a
+    backend registered later appears too. Blender needs the strings kept alive: _ITEMS holds them."""
+
+    def items(_self, _context):
+        from ..core import stages
+
+        registry = getattr(stages, registry_name)
+        _ITEMS[registry_name] = [(info.name, info.label, info.description) for info in registry.infos()]
+        return _ITEMS[registry_name]
+
+    return items
+
+
+_ITEMS: dict[str, list] = {}
+BACKEND_PROPERTIES = {"enhancer": ("enhancer_backend", "ENHANCERS"), "stylizer": ("stylizer_backend", "STYLIZERS")}
+
+
 class GSE_AP_preferences(bpy.types.AddonPreferences):
     bl_idname = ADDON_PACKAGE
+
+    enhancer_backend: EnumProperty(name="Enhancer", description="How the rendered views are restored",
+                                   items=_backend_items("ENHANCERS"))
+    stylizer_backend: EnumProperty(name="Stylizer", description="How the style text is applied",
+                                   items=_backend_items("STYLIZERS"))
 
     model_set: EnumProperty(
         name="Models",
@@ -71,12 +94,17 @@ class GSE_AP_preferences(bpy.types.AddonPreferences):
 
 
 def draw_preferences(layout, prefs) -> None:
+    from ..core import stages
+
     layout.prop(prefs, "model_set")
     column = layout.column()
     column.active = prefs.model_set == "PRETRAINED"
-    for name in ("enhancer_source", "unet_source", "decoder_source", "clip_model", "clip_pretrained", "vgg_source",
-                 "hub_token"):
-        column.prop(prefs, name)
+    for prop, registry_name in BACKEND_PROPERTIES.values():
+        column.prop(prefs, prop)
+        info = next((i for i in getattr(stages, registry_name).infos() if i.name == getattr(prefs, prop)), None)
+        for name in info.settings if info is not None else ():  # the backend's own settings (its hook)
+            column.prop(prefs, name)
+    column.prop(prefs, "hub_token")
     layout.prop(prefs, "cache_dir")
     cache = model_cache_path(prefs, create=False)
     layout.label(text=f"Cache in use: {cache or 'the Hugging Face cache ($GS_ENHANCER_MODEL_CACHE if set)'}")
@@ -105,9 +133,16 @@ def model_cache_path(prefs, create: bool = True) -> Path | None:
         return None
 
 
+def backend_choices(prefs) -> dict[str, str]:
+    """Preferences -> the JobConfig fields naming the backends (None prefs: the defaults)."""
+    if prefs is None:
+        return {}
+    return {kind: getattr(prefs, prop) for kind, (prop, _registry) in BACKEND_PROPERTIES.items() if getattr(prefs, prop)}
+
+
 def models_config(prefs):
     """Preferences -> core.model_set.ModelsConfig (None prefs: the tiny set, as in tests)."""
-    from ..core.enhance.components import EnhancerSources
+    from ..core.enhance.config import EnhancerSources
     from ..core.model_set import ModelsConfig
     from ..core.models import ModelSource, set_model_cache_dir
     from ..core.stylize.config import ClipSpec, VggSpec

@@ -112,7 +112,7 @@ class GSE_PG_settings(bpy.types.PropertyGroup):
 
     def apply_preset_views(self) -> None:
         """Presets set the views per segment; the user may still change it afterwards."""
-        from ..core.job import PRESET_VIEWS_PER_SEGMENT
+        from ..core.job_config import PRESET_VIEWS_PER_SEGMENT
 
         self.views_per_segment = PRESET_VIEWS_PER_SEGMENT[self.preset.lower()]
 
@@ -124,16 +124,15 @@ def register_scene_properties() -> None:
     bpy.types.Scene.gs_enhancer = PointerProperty(type=GSE_PG_settings)
 
 
-def job_config(settings, prefs, *, in_background: bool):
+def job_config(settings, prefs):
     """Sidebar settings + preferences -> core.job.JobConfig (the one conversion, Convention 2)."""
-    from ..core.job import preset_config
+    from ..core.job_config import preset_config
     from .camera_io import trajectory_config
-    from .preferences import models_config
+    from .preferences import backend_choices, models_config
 
     return preset_config(settings.preset.lower(), steps=settings.steps or None, style=settings.style_prompt,
                          refine_iterations=settings.refine_iterations or None, device=settings.device.lower(),
-                         models=models_config(prefs), keep_models_loaded=not in_background,
-                         trajectory=trajectory_config(settings))
+                         models=models_config(prefs), trajectory=trajectory_config(settings), **backend_choices(prefs))
 
 
 def unregister_scene_properties() -> None:

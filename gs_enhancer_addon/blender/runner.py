@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from ..core.errors import Cancelled, GsEnhancerError
+from ..core.model_cache import ModelCache
 
 Work = Callable[[Callable[[float, str], None], Callable[[], bool]], Any]  # work(progress, cancel) -> result
 
@@ -123,5 +124,6 @@ class JobRunner:
             self._on_error(str(exc))
 
 
-# One runner per Blender session: one job at a time.
+# One runner per Blender session: one job at a time; and the models its jobs keep loaded.
 RUNNER = JobRunner()
+MODEL_CACHE = ModelCache()

@@ -1,89 +1,42 @@
-"""The whole enhancement as numbered stages: EnhanceJob(config).run(...) -> JobResult.
+"""The whole enhancement as numbered stages: EnhanceJob(config, cache).run(...) -> JobResult.
 
     1. check inputs      clear errors before any GPU work
-    2. sample trajectory reference cameras -> T novel views per pair (core/cameras.py)
+    2. sample trajectory reference cameras -> T novel views per pair (core/trajectory.py)
     3. render windows    the current splat along the path (core/render)
-    4. enhance           video-diffusion restoration per window (core/enhance, 3DGS-Enhancer)
-    5. stylize           only when a style text is given (core/stylize, CLIPstyler + StylizedNeRF)
+    4. enhance           the enhancer backend config.enhancer names (core/stages.py; "svd": 3DGS-Enhancer)
+    5. stylize           only with a style text: the stylizer backend config.stylizer names
     6. refine            confidence-aware fine-tuning on the generated views (core/refine.py)
     7. package           after-renders and a before/after sheet
 
 Everything here works in one coordinate frame: the caller passes the splat and the cameras in
-the same (world) frame. Progress reports the stage, its fraction and an ETA; cancel is checked
-at least once per step of every stage; GPU memory is released at the end, also on error.
+the same (world) frame. The devices are resolved once (core/devices.py) and passed to every
+stage; device failures become DeviceErrors naming the stage and what to lower. Progress reports
+the stage, its fraction and an ETA; cancel is checked at least once per step of every stage.
+Models are loaded into the caller's ModelCache (kept for its next job), or into a private one
+that is released when the job ends.
 """
 
 from __future__ import annotations
 
-import gc
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Iterator, Literal, Optional, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Iterator, Optional, Sequence
 
 import numpy as np
 
 from .cameras import Camera
-from .trajectory import Trajectory, TrajectoryConfig, trajectory_from_references, trajectory_from_samples
 from .errors import DeviceError, InputError
 from .gaussians import GaussianScene
 from .image_io import load_image
-from .progress import CancelFn, ProgressFn, StagedProgress, check_cancel, sub_progress
+from .job_config import JobConfig, PathKind
+from .model_cache import ModelCache, free_device_memory
+from .progress import CancelFn, ProgressFn, StagedProgress, check_cancel
+from .stages import ENHANCERS, STYLIZERS, StageContext
+from .trajectory import Trajectory, trajectory_from_references, trajectory_from_samples
 
-DeviceName = Literal["auto", "cuda", "cpu"]
-PathKind = Literal["references", "samples"]
-Preset = Literal["fast", "balanced", "best"]
-
-
-@dataclass
-class JobConfig:
-    """Everything the job needs besides the data; one place that composes the stage configs."""
-
-    trajectory: TrajectoryConfig = field(default_factory=TrajectoryConfig)
-    enhance: "EnhancerConfig" = None  # core.enhance.EnhancerConfig; None = its defaults
-    refine: "RefineConfig" = None  # core.refine.RefineConfig; None = preset defaults
-    stylize: "StylizeConfig" = None  # core.stylize.StylizeConfig; its `text` empty = no stylization
-    models: "ModelsConfig" = None  # where the models come from; None = the tiny offline models
-    device: DeviceName = "auto"  # "auto": CUDA when available, else CPU (if allow_cpu)
-    allow_cpu: bool = True  # CPU runs are for small scenes and the tiny models
-    render_size: Optional[tuple[int, int]] = None  # (width, height) override of the cameras' size
-    use_reference_images: bool = True  # a camera's real photo replaces its render as reference frame
-    keep_models_loaded: bool = False  # True: models stay in (GPU) memory for the next job (the add-on),
-    # until model_set.release_models(); False: everything is released when the job ends
-
-    def __post_init__(self) -> None:
-        from .enhance import EnhancerConfig
-        from .model_set import ModelsConfig
-        from .refine import RefineConfig
-        from .stylize.config import StylizeConfig
-
-        self.enhance = self.enhance or EnhancerConfig()
-        self.refine = self.refine or RefineConfig(iterations=300)
-        self.stylize = self.stylize or StylizeConfig()
-        self.models = self.models or ModelsConfig()
-
-
-PRESET_STEPS = {"fast": 10, "balanced": 25, "best": 50}  # diffusion steps per window
-PRESET_REFINE_ITERATIONS = {"fast": 150, "balanced": 500, "best": 1500}
-PRESET_VIEWS_PER_SEGMENT = {"fast": 7, "balanced": 23, "best": 23}  # 23: one 25-frame SVD-xt window
-
-
-def preset_config(preset: Preset = "balanced", *, steps: Optional[int] = None,
-                  refine_iterations: Optional[int] = None, views_per_segment: Optional[int] = None,
-                  style: str = "", **overrides) -> JobConfig:
-    """Fast / Balanced / Best: diffusion steps, refinement length and views per segment; a None
-    override keeps the preset's value. Other keyword arguments set JobConfig fields."""
-    from .enhance import EnhancerConfig
-    from .refine import RefineConfig
-
-    config = JobConfig(enhance=EnhancerConfig(num_inference_steps=steps or PRESET_STEPS[preset]),
-                       refine=RefineConfig(iterations=refine_iterations or PRESET_REFINE_ITERATIONS[preset]))
-    for name, value in overrides.items():
-        setattr(config, name, value)
-    config.trajectory.views_per_segment = views_per_segment or (
-        config.trajectory.views_per_segment if "trajectory" in overrides else PRESET_VIEWS_PER_SEGMENT[preset])
-    config.stylize.text = style.strip()
-    return config
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 
 @dataclass
@@ -109,12 +62,20 @@ STAGES = [("Check inputs", 0.2), ("Sample trajectory", 0.2), ("Render windows", 
 
 
 class EnhanceJob:
-    def __init__(self, config: Optional[JobConfig] = None):
+    def __init__(self, config: Optional[JobConfig] = None, cache: Optional[ModelCache] = None):
         self.config = config or JobConfig()
+        self.cache = cache  # None: a private cache, released when the job ends
+        self.enhancer = ENHANCERS.create(self.config.enhancer, self.config)
+        self.stylizer = STYLIZERS.create(self.config.stylizer, self.config) if self.stylizing else None
+
+    @property
+    def stylizing(self) -> bool:
+        return self.config.stylize.enabled
 
     # -- 1 ------------------------------------------------------------------------------------
-    def check_inputs(self, scene: Optional[GaussianScene], cameras: Sequence[Camera], path: PathKind) -> "torch.device":
-        """Raise a clear GsEnhancerError for anything that would fail later; return the device."""
+    def check_inputs(self, scene: Optional[GaussianScene], cameras: Sequence[Camera],
+                     path: PathKind) -> list["torch.device"]:
+        """Raise a clear GsEnhancerError for anything that would fail later; return the devices."""
         if scene is None or len(scene) == 0:
             raise InputError("No splat to enhance: pick a Gaussian splat object (or file) with at least one Gaussian.")
         scene.validate()
@@ -122,17 +83,19 @@ class EnhanceJob:
         if len(cameras) < minimum:
             what = "reference cameras" if path == "references" else "sampled frames of the animated camera"
             raise InputError(f"The camera path needs at least {minimum} {what}; found {len(cameras)}.")
-        device = self._device()
-        self.config.models.check_available(self.config.stylize if self.config.stylize.enabled else None)
-        return device
+        devices = self._devices()
+        self.enhancer.check_available()
+        if self.stylizer is not None:
+            self.stylizer.check_available()
+        return devices
 
-    def _device(self) -> "torch.device":
-        from .devices import resolve_device
+    def _devices(self) -> list["torch.device"]:
+        from .devices import resolve_devices
 
-        device = resolve_device(self.config.device)
-        if device.type == "cpu" and not self.config.allow_cpu:
+        devices = resolve_devices(self.config.device)
+        if devices[0].type == "cpu" and not self.config.allow_cpu:
             raise DeviceError("No CUDA GPU found and CPU runs are turned off; enable CPU for small scenes.")
-        return device
+        return devices
 
     # -- run ----------------------------------------------------------------------------------
     def run(self, scene: GaussianScene, cameras: Sequence[Camera], *, path: PathKind = "references",
@@ -142,52 +105,68 @@ class EnhanceJob:
         camera (path="samples"), in the splat's frame. `trajectory`: an already sampled path (the
         add-on samples it on the main thread); then it is used as is."""
         # Stage weights for the progress bar and ETA; a skipped stylization takes no share of it.
-        weights = [(name, 0.0 if name == "Stylize" and not self.config.stylize.enabled else weight)
-                   for name, weight in STAGES]
+        weights = [(name, 0.0 if name == "Stylize" and not self.stylizing else weight) for name, weight in STAGES]
         staged = StagedProgress(progress, weights)
         self._seconds, self._peaks = {}, {}
+        cache = self.cache if self.cache is not None else ModelCache()
         try:
-            return self._run(scene, list(cameras), path, trajectory, staged, cancel)
+            return self._run(scene, list(cameras), path, trajectory, staged, cancel, cache)
         finally:
-            _release_memory(self.config.keep_models_loaded)
+            if self.cache is None:
+                cache.release()  # frees GPU memory too
+            else:
+                free_device_memory()
 
-    def _run(self, scene, cameras, path, trajectory, staged, cancel) -> JobResult:
-        with self._stage("check"):
+    def _run(self, scene, cameras, path, trajectory, staged, cancel, cache) -> JobResult:
+        from .devices import translate_device_errors
+        from .render.views import render_views_numpy
+
+        def context(index: int) -> StageContext:
+            return StageContext(devices, cache, staged.stage(index), cancel)
+
+        with self._stage("check", None):
             staged.stage(0)(0.0)
-            device = self.check_inputs(scene, cameras, path)
-        with self._stage("trajectory"):
+            devices = self.check_inputs(scene, cameras, path)
+        device = devices[0]
+        with self._stage("trajectory", None):
             staged.stage(1)(0.0)
             trajectory = trajectory or self._trajectory(cameras, path)
             check_cancel(cancel)
-        with self._stage("render"):
-            before = render_views(scene, trajectory.cameras, device, staged.stage(2), cancel)
+        with self._stage("render", device), translate_device_errors("render"):
+            before = render_views_numpy(scene, trajectory.cameras, device, staged.stage(2), cancel)
             frames = self._with_reference_images(before, trajectory)
-        with self._stage("enhance"):
-            generated = self._enhance(frames, trajectory, device, staged.stage(3), cancel)
-        with self._stage("stylize"):
-            scene, generated = self._stylize(scene, generated, trajectory, device, staged.stage(4), cancel)
-        with self._stage("refine"):
-            refined = self._refine(scene, generated, trajectory, device, staged.stage(5), cancel)
-        with self._stage("package"):
-            after = render_views(refined, trajectory.cameras, device, staged.stage(6), cancel)
-        return JobResult(refined, trajectory, before, generated, after, self._seconds, self.config.models.notes(),
-                         self._peaks)
+        with self._stage("enhance", device), translate_device_errors("enhance"):
+            generated = self.enhancer.enhance(scene, frames, trajectory, context(3))
+        with self._stage("stylize", device), translate_device_errors("stylize"):
+            if self.stylizer is None:
+                staged.stage(4)(1.0, "no style text: skipped")
+            else:
+                scene, generated = self.stylizer.stylize(scene, generated, trajectory, context(4))
+        with self._stage("refine", device), translate_device_errors("refine"):
+            refined = self._refine(scene, generated, trajectory, context(5))
+        with self._stage("package", device), translate_device_errors("render"):
+            after = render_views_numpy(refined, trajectory.cameras, device, staged.stage(6), cancel)
+        return JobResult(refined, trajectory, before, generated, after, self._seconds, self._notes(), self._peaks)
+
+    def _notes(self) -> list[str]:
+        notes = self.enhancer.notes() + (self.stylizer.notes() if self.stylizer is not None else [])
+        return list(dict.fromkeys(notes))  # each remark once
 
     @contextmanager
-    def _stage(self, name: str) -> Iterator[None]:
-        """Time a stage and, on CUDA, record its peak GPU memory."""
-        import torch
-
-        cuda = torch.cuda.is_available()
+    def _stage(self, name: str, device) -> Iterator[None]:
+        """Time a stage and, on a CUDA device, record its peak GPU memory."""
+        cuda = device is not None and device.type == "cuda"
         if cuda:
-            torch.cuda.reset_peak_memory_stats()
+            import torch
+
+            torch.cuda.reset_peak_memory_stats(device)
         t0 = time.perf_counter()
         try:
             yield
         finally:
             self._seconds[name] = time.perf_counter() - t0
             if cuda:
-                self._peaks[name] = int(torch.cuda.max_memory_allocated())
+                self._peaks[name] = int(torch.cuda.max_memory_allocated(device))
 
     # -- 2 ------------------------------------------------------------------------------------
     def _trajectory(self, cameras: list[Camera], path: PathKind) -> Trajectory:
@@ -206,81 +185,21 @@ class EnhanceJob:
                     frames[i] = load_image(cam.image_path, cam.width, cam.height)
         return frames
 
-    # -- 4 ------------------------------------------------------------------------------------
-    def _enhance(self, frames, trajectory, device, progress, cancel) -> np.ndarray:  # [V, H, W, 3]
-        import torch
-
-        pipeline = self.config.models.load_enhancer(device, sub_progress(progress, 0.0, 0.1),
-                                                    precision=self.config.enhance.precision)
-        windows = trajectory.windows
-        out = frames.copy()
-        for w, window in enumerate(windows):
-            idx = list(window.indices)
-            x = torch.from_numpy(frames[idx]).permute(0, 3, 1, 2)  # [T+2, 3, H, W]
-            sub = sub_progress(progress, 0.1 + 0.9 * w / len(windows), 0.1 + 0.9 * (w + 1) / len(windows),
-                               prefix=f"window {w + 1}/{len(windows)}")
-            enhanced = pipeline(x, self.config.enhance, device=device, progress=sub, cancel=cancel)
-            out[idx[1:-1]] = enhanced[1:-1].permute(0, 2, 3, 1).numpy()  # references stay as they were
-        return out
-
-    # -- 5 ------------------------------------------------------------------------------------
-    def _stylize(self, scene, generated, trajectory, device, progress, cancel):
-        """CLIPstyler's losses made 3D-consistent by StylizedNeRF's mutual learning; the style
-        network's final outputs become the refinement targets."""
-        if not self.config.stylize.enabled:
-            progress(1.0, "no style text: skipped")
-            return scene, generated
-        from .stylize.mutual import stylize_scene
-
-        (clip, content_net), config = self.config.models.load_style_models(self.config.stylize, device)
-        result = stylize_scene(scene, trajectory.cameras, list(generated), config, clip, content_net,
-                               refine_config=self.config.refine, confidences=trajectory.confidence.tolist(),
-                               progress=progress, cancel=cancel)
-        # f's outputs after mutual learning: the enhanced views restyled, pulled toward the 3D model.
-        return result.scene, np.stack(result.final_2d).astype(np.float32)
-
     # -- 6 ------------------------------------------------------------------------------------
-    def _refine(self, scene, generated, trajectory, device, progress, cancel) -> GaussianScene:
-        from dataclasses import replace
-
+    def _refine(self, scene, generated, trajectory, ctx: StageContext) -> GaussianScene:
         from .refine import TrainingView, refine
 
         is_ref = trajectory.is_reference
         views = [TrainingView(camera=cam, image=generated[i], confidence=float(trajectory.confidence[i]),
                               is_reference=bool(is_ref[i])) for i, cam in enumerate(trajectory.cameras)]
-        config = replace(self.config.refine, device=device.type)
-        return refine(scene, views, config, progress=progress, cancel=cancel)
-
-
-def render_views(scene: GaussianScene, cameras: Sequence[Camera], device, progress: ProgressFn,
-                 cancel: Optional[CancelFn]) -> np.ndarray:  # [V, H, W, 3] float32
-    """The splat rendered from every camera, as numpy frames (core.render.render_views)."""
-    from .render import render_views as render_on_device
-
-    return render_on_device(scene, cameras, device, progress, cancel).cpu().numpy()
+        return refine(scene, views, self.config.refine, progress=ctx.progress, cancel=ctx.cancel, device=ctx.device)
 
 
 def _resized(camera: Camera, size: Optional[tuple[int, int]]) -> Camera:
     if size is None or (camera.width, camera.height) == tuple(size):
         return camera
-    from dataclasses import replace
-
     width, height = size
     K = camera.K.copy()
     K[0] *= width / camera.width
     K[1] *= height / camera.height
     return replace(camera, K=K, width=width, height=height)
-
-
-def _release_memory(keep_models: bool) -> None:
-    """Free what the job allocated (and its models unless kept); GPU memory goes back to the driver."""
-    from .model_set import release_models
-
-    if not keep_models:
-        release_models()  # collects garbage and empties the CUDA cache itself
-        return
-    gc.collect()
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()

@@ -1,24 +1,29 @@
 """Which models one job uses: the tiny offline set, or real weights from folders / the hub.
 
+Plain data (no torch): the Blender main thread builds it from the preferences. The backends load
+what it names (core/enhance/backend.py, core/stylize/backend.py) into the caller's ModelCache.
+
 The tiny set is built from config with seeded random weights, saved once under the model cache
 and loaded back through the same loading code as real weights, so the demo and the tests run
 the real code paths offline. It is untrained: the pipeline runs end to end, images do not improve.
 
 `--models` on the command line (and the add-on preferences) map here:
   tiny        the tiny set (default offline);
-  hub         the public default repos (core/enhance/components.py, core/stylize/config.py);
+  hub         the public default repos (core/enhance/config.py, core/stylize/config.py);
   FOLDER      a folder holding `enhancer/` (diffusers layout), optionally `clip/` (open_clip
               folder) and `vgg19/` (weights file or folder).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from .enhance.config import EnhancerSources
 from .errors import InputError
-from .models import ModelSource, model_cache_dir, resolve_model_source
+from .models import ModelSource, resolve_model_source
+from .stylize.config import ClipSpec, VggSpec
 
 TINY_NOTE = ("The models are the tiny, untrained offline set: every stage ran for real, but the images are not "
              "improved. Point --models (or the add-on preferences) at real weights for useful results.")
@@ -27,20 +32,11 @@ TINY_NOTE = ("The models are the tiny, untrained offline set: every stage ran fo
 @dataclass
 class ModelsConfig:
     tiny: bool = True  # the tiny offline set (demo, tests); False = the sources below
-    enhancer: "EnhancerSources" = None  # core.enhance.components.EnhancerSources; None = public defaults
-    clip: "ClipSpec" = None  # core.stylize.config.ClipSpec; None = public default (ViT-B-32, LAION)
-    vgg: "VggSpec" = None  # core.stylize.config.VggSpec; None = public default
+    enhancer: EnhancerSources = field(default_factory=EnhancerSources)  # SVD folder/repo + fine-tuned parts
+    clip: ClipSpec = field(default_factory=ClipSpec)  # default: ViT-B-32, LAION-2B
+    vgg: VggSpec = field(default_factory=VggSpec)
     offline: Optional[bool] = None  # None: follow HF_HUB_OFFLINE; True: never download
     seed: int = 0  # the tiny set's seed
-    prebuilt_enhancer: object = None  # an EnhancerPipeline built by the caller (benchmarks: full-size, random weights)
-
-    def __post_init__(self) -> None:
-        from .enhance.components import EnhancerSources
-        from .stylize.config import ClipSpec, VggSpec
-
-        self.enhancer = self.enhancer or EnhancerSources()
-        self.clip = self.clip or ClipSpec()
-        self.vgg = self.vgg or VggSpec()
 
     @classmethod
     def from_cli(cls, value: str) -> "ModelsConfig":
@@ -52,9 +48,6 @@ class ModelsConfig:
 
     @classmethod
     def from_folder(cls, folder: Path) -> "ModelsConfig":
-        from .enhance.components import EnhancerSources
-        from .stylize.config import ClipSpec, VggSpec
-
         folder = folder.expanduser()
         if not folder.is_dir():
             raise InputError(f"--models: {folder} is neither 'tiny', 'hub' nor an existing folder.")
@@ -66,131 +59,55 @@ class ModelsConfig:
             config.vgg = VggSpec(source=str(folder / "vgg19"))
         return config
 
-    def check_available(self, style: Optional["StylizeConfig"] = None) -> None:
-        """Offline and a real model missing: raise ModelNotAvailableError now, before any work.
-        `style`: the stylization settings when that stage will run (CLIP, and VGG-19 if it is the
-        content network). Online, missing weights are downloaded later by the stage that needs them."""
+    def offline_now(self) -> bool:
         from .models import hub_offline
 
-        if self.tiny or not (hub_offline() if self.offline is None else self.offline):
-            return
-        for fetch in self._fetchers(clip=style is not None,
-                                    vgg=style is not None and style.losses.content_network == "vgg19"):
-            fetch(None, True)
+        return hub_offline() if self.offline is None else self.offline
 
-    def load_enhancer(self, device, progress=None, precision: str = "auto"):
-        """The EnhancerPipeline on `device`, kept loaded for the next job until release_models().
+    def check_enhancer_available(self) -> None:
+        """Offline and an enhancer model missing: ModelNotAvailableError now, before any work.
+        Online, missing weights are downloaded later by the stage that needs them."""
+        if not self.tiny and self.offline_now():
+            for fetch in self._enhancer_fetchers():
+                fetch(None, True)
 
-        The tiny set is saved once, then loaded through the same code as real weights.
-        """
-        from .enhance.components import EnhancerSources, ensure_tiny_enhancer, load_enhancer
-
-        if self.prebuilt_enhancer is not None:
-            return self.prebuilt_enhancer
-        key = ("enhancer", repr(self.enhancer) if not self.tiny else f"tiny-{self.seed}", str(device), precision)
-        if key not in _LOADED:
-            release_models()  # one set on the GPU at a time
-            if self.tiny:
-                folder = ensure_tiny_enhancer(model_cache_dir() / "tiny", seed=self.seed)
-                sources, offline = EnhancerSources(base=ModelSource(str(folder)), variant=None), True
-            else:
-                sources, offline = self.enhancer, self.offline
-            _LOADED[key] = load_enhancer(sources, device=device, precision=precision, progress=progress,
-                                         offline=offline)
-        return _LOADED[key]
-
-    def load_style_models(self, config: "StylizeConfig", device):
-        """(CLIP, content network) for stylization; the tiny ones are saved once, then loaded
-        through the same loaders as real weights. Returns them with the StylizeConfig to use."""
-        from dataclasses import replace
-
-        from .stylize.components import load_components
-        from .stylize.config import TINY_VGG_WIDTH_DIVISOR, ClipSpec, VggSpec
-
-        key = ("style", f"tiny-{self.seed}" if self.tiny else repr((self.clip, self.vgg)),
-               config.losses.content_network, str(device))
-        if self.tiny:
-            clip_dir, vgg_file = ensure_tiny_style_models(model_cache_dir() / "tiny", self.seed)
-            config = replace(config, clip=ClipSpec(model_name=str(clip_dir)),
-                             vgg=VggSpec(source=str(vgg_file), width_divisor=TINY_VGG_WIDTH_DIVISOR), offline=True)
-        else:
-            config = replace(config, clip=self.clip, vgg=self.vgg, offline=self.offline)
-        if key not in _LOADED:
-            _LOADED[key] = load_components(config, device)
-        return _LOADED[key], config
+    def check_style_available(self, content_network: str) -> None:
+        """As check_enhancer_available, for CLIP and (when it is the content network) VGG-19."""
+        if not self.tiny and self.offline_now():
+            for fetch in self._style_fetchers(vgg=content_network == "vgg19"):
+                fetch(None, True)
 
     def download(self, progress=None, cancel=None) -> None:
         """Fetch every configured model into the cache now (the preferences' Download button)."""
         from .progress import check_cancel, sub_progress
 
-        fetchers = self._fetchers(clip=True, vgg=True)
+        fetchers = self._enhancer_fetchers() + self._style_fetchers(vgg=True)
         for i, fetch in enumerate(fetchers):
             check_cancel(cancel)
             fetch(sub_progress(progress, i / len(fetchers), (i + 1) / len(fetchers)), False)
 
-    def _fetchers(self, clip: bool, vgg: bool) -> list:
-        """One callable (progress, offline) per model to resolve: the same rules as loading them."""
+    def _enhancer_fetchers(self) -> list:
+        """One callable (progress, offline) per enhancer model: the same rules as loading it."""
         from .enhance.components import resolve_enhancer_base
-        from .stylize.clip_model import resolve_clip
-        from .stylize.vgg import vgg_weights_file
 
         fetchers = [lambda progress, offline: resolve_enhancer_base(self.enhancer, progress, offline)]
         for extra in (self.enhancer.unet, self.enhancer.decoder):
             if extra is not None:
                 fetchers.append(lambda progress, offline, s=extra: resolve_model_source(s, progress=progress,
                                                                                        offline=offline))
-        if clip:
-            fetchers.append(lambda progress, offline: resolve_clip(self.clip, offline))
+        return fetchers
+
+    def _style_fetchers(self, vgg: bool) -> list:
+        from .stylize.clip_model import resolve_clip
+        from .stylize.vgg import vgg_weights_file
+
+        fetchers = [lambda progress, offline: resolve_clip(self.clip, offline)]
         if vgg:
             fetchers.append(lambda progress, offline: vgg_weights_file(self.vgg.source, offline))
         return fetchers
 
     def notes(self) -> list[str]:
-        if self.prebuilt_enhancer is not None:
-            return ["The enhancer was supplied by the caller (benchmark: random weights)."]
         return [TINY_NOTE] if self.tiny else []
 
 
-def ensure_tiny_style_models(cache_dir: Path, seed: int = 0) -> tuple[Path, Path]:
-    """Save the tiny CLIP (open_clip folder) and narrow VGG-19 (safetensors) once; return their paths."""
-    from safetensors.torch import save_file
-
-    from .stylize.clip_model import TINY_CLIP_CONFIG, save_clip_folder, tiny_clip
-    from .stylize.vgg import tiny_vgg19
-
-    clip_dir = cache_dir / f"tiny-clip-seed{seed}"
-    vgg_file = cache_dir / f"tiny-vgg19-seed{seed}.safetensors"
-    if not (clip_dir / "open_clip_config.json").exists():
-        partial = clip_dir.with_name(clip_dir.name + ".partial")
-        save_clip_folder(tiny_clip(seed), partial, TINY_CLIP_CONFIG)
-        partial.replace(clip_dir)  # nothing half-written under the final name
-    if not vgg_file.exists():
-        partial = vgg_file.with_name(vgg_file.name + ".partial")
-        state = {k: v.contiguous() for k, v in tiny_vgg19(seed).state_dict().items()}
-        save_file(state, str(partial))
-        partial.replace(vgg_file)
-    return clip_dir, vgg_file
-
-
-# Loaded pipelines, reused by the next job with the same sources and device.
-_LOADED: dict[tuple, object] = {}
-
-
-def release_models() -> int:
-    """Drop every loaded model and return GPU memory to the driver; returns how many were dropped."""
-    import gc
-
-    count = len(_LOADED)
-    _LOADED.clear()
-    gc.collect()
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except ImportError:
-        pass
-    return count
-
-
-__all__ = ["ModelsConfig", "TINY_NOTE", "release_models"]
+__all__ = ["ModelsConfig", "TINY_NOTE"]

@@ -22,21 +22,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
 
 from .cameras import Camera
-from .devices import resolve_device
 from .errors import DeviceError, InputError
 from .gaussians import GaussianScene, GaussianTensors
 from .image_metrics import ssim
 from .progress import CancelFn, ProgressFn, check_cancel, report
-from .render.settings import Backend
-
-DeviceName = Literal["auto", "cpu", "cuda"]
-
+from .refine_config import RefineConfig
 
 @dataclass
 class TrainingView:
@@ -46,38 +42,6 @@ class TrainingView:
     image: Union[np.ndarray, torch.Tensor]  # [H, W, 3] float in [0, 1], H/W = camera height/width
     confidence: float = 1.0  # image-level confidence I_c in [0, 1]; 0 = the view is ignored
     is_reference: bool = False  # a real/reference view: confidence 1 and the plain loss
-
-
-@dataclass
-class RefineConfig:
-    """Hyperparameters of the fine-tuning; learning rates are those of 3DGS (Kerbl et al. 2023)."""
-
-    iterations: int = 2000  # optimizer steps; our default for fine-tuning an already trained splat
-    views_per_step: int = 1  # views per step, a new random order each epoch (3DGS: 1); densify sees the last one
-    ssim_weight: float = 0.2  # λ in the loss above (3DGS-Enhancer, 3DGS: 0.2)
-    pixel_confidence: bool = True  # weight the L1 term of generated views by P_c
-    pixel_confidence_quantile: float = 0.99  # P_c normalization: quantile of the covered pixels' sizes that maps to 1
-    image_confidence: bool = True  # weight generated views by I_c (False: all generated views weigh 1)
-    lr_means: float = 1.6e-4  # initial means rate, times the scene extent (3DGS position_lr_init)
-    lr_means_final: float = 1.6e-6  # final means rate, times the extent, reached by exponential decay
-    lr_scales: float = 5e-3  # log-scales (3DGS scaling_lr)
-    lr_quats: float = 1e-3  # rotations (3DGS rotation_lr)
-    lr_opacities: float = 5e-2  # opacity logits (3DGS opacity_lr)
-    lr_sh0: float = 2.5e-3  # SH DC (3DGS feature_lr)
-    lr_shN: float = 2.5e-3 / 20  # higher SH bands: feature_lr / 20 (3DGS)
-    scene_extent: Optional[float] = None  # None: 1.1 x the largest camera distance to the cameras' mean (3DGS)
-    freeze_geometry: bool = False  # optimize colors only (SH); used by stylization
-    densify: bool = False  # CUDA only: gsplat DefaultStrategy (clone/split/prune, opacity reset)
-    densify_start_iter: int = 500  # gsplat/3DGS refine_start_iter
-    densify_stop_iter: int = 15_000  # gsplat/3DGS refine_stop_iter
-    densify_every: int = 100  # gsplat/3DGS refine_every
-    densify_grad_threshold: float = 2e-4  # gsplat/3DGS grow_grad2d
-    prune_opacity: float = 0.005  # gsplat/3DGS prune_opa
-    opacity_reset_every: int = 3000  # gsplat/3DGS reset_every
-    background: tuple[float, float, float] = (0.0, 0.0, 0.0)  # color behind the Gaussians, as in the targets
-    device: DeviceName = "auto"  # "auto": CUDA when available, else CPU
-    render_backend: Backend = "auto"  # core.render.render: "auto" = gsplat for CUDA tensors, else torch
-    seed: int = 0  # view order
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,6 +202,8 @@ def refine(
     config: Optional[RefineConfig] = None,
     progress: Optional[ProgressFn] = None,
     cancel: Optional[CancelFn] = None,
+    *,
+    device: torch.device | str = "cpu",  # where the Gaussians are fitted; the caller chooses (core.devices)
 ) -> GaussianScene:
     """Fine-tune `gaussians` on `views` with the confidence-aware loss; returns a new scene.
 
@@ -253,7 +219,7 @@ def refine(
         _check_view(i, v)
     if len(gaussians) == 0:
         raise InputError("The splat has no Gaussians to fine-tune.")
-    device = resolve_device(config.device)
+    device = torch.device(device)
     active = [v for v in views if _weights(v, config)[0] > 0.0]
     if not active or config.iterations <= 0:
         report(progress, 1.0, "Fine-tuning: nothing to fit")

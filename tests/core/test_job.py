@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from gs_enhancer_addon.core.errors import Cancelled, DeviceError, InputError, ModelNotAvailableError
-from gs_enhancer_addon.core.job import STAGES, EnhanceJob, preset_config
+from gs_enhancer_addon.core.job import STAGES, EnhanceJob
+from gs_enhancer_addon.core.job_config import preset_config
 from gs_enhancer_addon.core.sample import SampleConfig, sample_cameras, sample_scene
 
 SMALL = SampleConfig(sphere_gaussians=200, ground_gaussians=100, reference_cameras=3, width=32, height=24)
@@ -137,6 +138,8 @@ def test_offline_check_covers_the_default_clip(monkeypatch):
     models = ModelsConfig(tiny=False, enhancer=EnhancerSources(base=ModelSource(str(enhancer)), variant=None))
     config = tiny_config("a watercolor painting")
     config.models = models
-    models.check_available(None)  # no style: the enhancer alone is enough
+    models.check_enhancer_available()  # no style: the enhancer alone is enough
+    EnhanceJob(dataclasses.replace(config, stylize=dataclasses.replace(config.stylize, text=""))).check_inputs(
+        sample_scene(SMALL), sample_cameras(SMALL), "references")
     with pytest.raises(ModelNotAvailableError):
-        models.check_available(config.stylize)
+        EnhanceJob(config).check_inputs(sample_scene(SMALL), sample_cameras(SMALL), "references")

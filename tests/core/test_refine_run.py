@@ -77,7 +77,7 @@ def test_short_run_lowers_the_loss_and_leaves_the_input_unchanged():
     start = tiny_scene(seed=0)
     before = copy_scene(start)
     views = target_views()
-    cfg = RefineConfig(iterations=30, device="cpu", scene_extent=1.0)
+    cfg = RefineConfig(iterations=30, scene_extent=1.0)
     reports = []
     out = refine(start, views, cfg, progress=lambda f, m: reports.append(f))
     assert_same(start, before)  # the input is never modified
@@ -89,17 +89,17 @@ def test_short_run_lowers_the_loss_and_leaves_the_input_unchanged():
 def test_zero_confidence_view_leaves_gaussians_unchanged():
     start = tiny_scene(seed=0)
     views = target_views(confidences=(0.0,), reference=(False,))
-    out = refine(start, views, RefineConfig(iterations=5, device="cpu"))
+    out = refine(start, views, RefineConfig(iterations=5))
     assert_same(out, start)
     # with a reference view present, adding a zero-confidence view changes nothing either
     ref_and_zero = target_views(confidences=(1.0, 0.0), reference=(True, False))
-    cfg = RefineConfig(iterations=4, device="cpu", scene_extent=1.0)
+    cfg = RefineConfig(iterations=4, scene_extent=1.0)
     assert_same(refine(start, ref_and_zero, cfg), refine(start, ref_and_zero[:1], cfg))
 
 
 def test_freeze_geometry_changes_colors_only():
     start = tiny_scene(seed=0)
-    out = refine(start, target_views(), RefineConfig(iterations=3, device="cpu", freeze_geometry=True))
+    out = refine(start, target_views(), RefineConfig(iterations=3, freeze_geometry=True))
     for f in ("means", "quats", "log_scales", "opacity_logits"):
         np.testing.assert_array_equal(getattr(out, f), getattr(start, f), err_msg=f)
     assert not np.array_equal(out.sh, start.sh)
@@ -117,7 +117,7 @@ def test_cancel_stops_within_one_iteration():
         refine(
             tiny_scene(seed=0),
             target_views(),
-            RefineConfig(iterations=50, device="cpu"),
+            RefineConfig(iterations=50),
             progress=lambda f, m: steps.append(f),
             cancel=cancel,
         )
@@ -128,22 +128,22 @@ def test_bad_inputs_raise_user_errors():
     start = tiny_scene(seed=0)
     v = target_views()[0]
     with pytest.raises(InputError, match="image"):
-        refine(start, [TrainingView(v.camera, v.image[:8], 1.0)], RefineConfig(iterations=1, device="cpu"))
+        refine(start, [TrainingView(v.camera, v.image[:8], 1.0)], RefineConfig(iterations=1))
     with pytest.raises(InputError, match="confidence"):
-        refine(start, [TrainingView(v.camera, v.image, 1.5)], RefineConfig(iterations=1, device="cpu"))
+        refine(start, [TrainingView(v.camera, v.image, 1.5)], RefineConfig(iterations=1))
     with pytest.raises(InputError):
-        refine(start, [], RefineConfig(iterations=1, device="cpu"))
+        refine(start, [], RefineConfig(iterations=1))
 
 
 @pytest.mark.cuda
 def test_cuda_run_with_gsplat_densification():
     start = tiny_scene(seed=0, n=200)
     cfg = RefineConfig(
-        iterations=60, device="cuda", densify=True, densify_start_iter=10, densify_every=10,
+        iterations=60, densify=True, densify_start_iter=10, densify_every=10,
         densify_grad_threshold=1e-6, scene_extent=1.0,
     )  # fmt: skip
     views = target_views()
-    out = refine(start, views, cfg)
+    out = refine(start, views, cfg, device="cuda")
     assert len(out) != len(start)  # gsplat's strategy cloned/split/pruned Gaussians
     assert np.isfinite(out.means).all()
     assert total_loss(out, views, cfg) < total_loss(start, views, cfg)

@@ -13,7 +13,8 @@ from gs_enhancer_addon.core.render import render
 from gs_enhancer_addon.core.stylize.config import MutualConfig, StyleLossConfig, StyleNetConfig, StylizeConfig
 from gs_enhancer_addon.core.stylize.consistency import masked_rmse, warp_into
 from gs_enhancer_addon.core.stylize.dummy import arc_cameras, tiny_components, tiny_scene
-from gs_enhancer_addon.core.stylize.mutual import render_views, stylize_scene
+from gs_enhancer_addon.core.render.views import render_views_numpy
+from gs_enhancer_addon.core.stylize.mutual import stylize_scene
 
 
 
@@ -21,7 +22,7 @@ from gs_enhancer_addon.core.stylize.mutual import render_views, stylize_scene
 def setup():
     clip, vgg = tiny_components(seed=0)
     scene, cameras = tiny_scene(120, seed=0), arc_cameras(3, size=16, span_deg=30)
-    images = [r.permute(1, 2, 0).numpy() for r in render_views(scene, cameras, torch.device("cpu"))]
+    images = list(render_views_numpy(scene, cameras, torch.device("cpu")))
     return clip, vgg, scene, cameras, images
 
 
@@ -34,7 +35,7 @@ def _config(text="a watercolor painting", rounds=2, colors_only=True):
     )
 
 
-FIT = RefineConfig(device="cpu", pixel_confidence=False, views_per_step=3)
+FIT = RefineConfig(pixel_confidence=False, views_per_step=3)
 
 
 def test_mutual_rounds_lower_the_total_loss_and_keep_geometry_in_colors_only_mode(setup):

@@ -14,13 +14,11 @@ zero-initialized CFW.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import torch
 
-from ..devices import resolve_device
 from ..errors import ModelNotAvailableError
 from ..models import CONFIG_PATTERNS, ModelSource, require_files, resolve_model_source
 from ..progress import ProgressFn, report, sub_progress
@@ -35,10 +33,10 @@ from diffusers import (  # noqa: E402
 )
 from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection  # noqa: E402
 
+from .config import EnhancerSources  # noqa: E402
 from .decoder import SpatialTemporalDecoder  # noqa: E402
 from .pipeline import EnhancerPipeline  # noqa: E402
 
-DEFAULT_BASE_REPO = "stabilityai/stable-video-diffusion-img2vid-xt"  # UNet, VAE, CLIP, scheduler (25 frames)
 TINY_FOLDER_NAME = "tiny-enhancer-v1"
 
 # SVD img2vid-xt's scheduler configuration (EDM sigmas, v-prediction, continuous timesteps).
@@ -51,16 +49,6 @@ SVD_SCHEDULER_CONFIG = dict(
 
 def _weight_patterns(variant: Optional[str]) -> tuple[str, ...]:
     return (f"*.{variant}.safetensors",) if variant else ("*.safetensors",)
-
-
-@dataclass
-class EnhancerSources:
-    """Where each component comes from. Overrides replace single components (e.g. a fine-tuned UNet)."""
-
-    base: ModelSource = ModelSource(DEFAULT_BASE_REPO)  # folder/repo with unet/ vae/ image_encoder/ ...
-    unet: Optional[ModelSource] = None  # a fine-tuned UNet folder (train_enhancer's output/unet)
-    decoder: Optional[ModelSource] = None  # a trained spatial-temporal decoder folder (train_decoder's output)
-    variant: Optional[str] = "fp16"  # hub weight variant to download for the base repo (SVD ships fp16 files)
 
 
 def dummy_components(seed: int = 0, num_frames: int = 4) -> dict:
@@ -111,14 +99,14 @@ def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
 def load_enhancer(
     sources: EnhancerSources,
     *,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "cpu",  # chosen by the caller (core.devices); never "auto" here
     precision: str = "auto",
     offload: bool = False,  # keep weights on the CPU (EnhancerConfig.offload="model" moves them per use)
     progress: Optional[ProgressFn] = None,
     offline: Optional[bool] = None,
 ) -> EnhancerPipeline:
     """Build the pipeline from `sources` (see module doc); raises ModelNotAvailableError when missing."""
-    device = resolve_device(device)
+    device = torch.device(device)
     dtype = pick_dtype(precision, device)
     base = resolve_enhancer_base(sources, sub_progress(progress, 0.0, 0.8), offline)
     unet_dir = _component_dir(sources.unet, base / "unet", offline)

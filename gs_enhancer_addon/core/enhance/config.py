@@ -1,14 +1,19 @@
-"""Inference hyperparameters of the video enhancer (3DGS-Enhancer; SVD defaults where it inherits them)."""
+"""The video enhancer's settings, torch-free: inference hyperparameters (3DGS-Enhancer; SVD defaults where
+it inherits them) and where its weights come from."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Optional
+
+from ..models import ModelSource
 
 GuidanceRamp = Literal["linear", "triangle"]
 Precision = Literal["auto", "float32", "float16", "bfloat16"]
 Offload = Literal["none", "model"]
 CfgMode = Literal["batched", "sequential"]
+
+DEFAULT_BASE_REPO = "stabilityai/stable-video-diffusion-img2vid-xt"  # UNet, VAE, CLIP, scheduler (25 frames)
 
 
 @dataclass
@@ -44,3 +49,13 @@ class EnhancerConfig:
             raise InputError("Guidance scales must satisfy 0 <= min <= max.")
         if self.max_pixels < 64 * 64:
             raise InputError("The maximum enhancement size must be at least 64 x 64 pixels.")
+
+
+@dataclass
+class EnhancerSources:
+    """Where each component comes from. Overrides replace single components (e.g. a fine-tuned UNet)."""
+
+    base: ModelSource = ModelSource(DEFAULT_BASE_REPO)  # folder/repo with unet/ vae/ image_encoder/ ...
+    unet: Optional[ModelSource] = None  # a fine-tuned UNet folder (train_enhancer's output/unet)
+    decoder: Optional[ModelSource] = None  # a trained spatial-temporal decoder folder (train_decoder's output)
+    variant: Optional[str] = "fp16"  # hub weight variant to download for the base repo (SVD ships fp16 files)

@@ -31,7 +31,8 @@ from ..errors import InputError
 from ..models import ModelSource
 from ..progress import CancelFn, ProgressFn, check_cancel, report, sub_progress
 from ..devices import resolve_device
-from .components import DEFAULT_BASE_REPO, EnhancerSources, load_enhancer
+from .components import load_enhancer
+from .config import DEFAULT_BASE_REPO, EnhancerSources
 from .conditioning import added_time_ids, encode_frames_clip, run_unet
 from .data import WindowPair, load_dataset
 from .losses import (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -30,3 +31,16 @@ def render_views(
             done = min(start + batch, len(cameras))
             report(progress, done / len(cameras), f"{done}/{len(cameras)} views")
     return torch.cat(frames, dim=0)
+
+
+# Adapters, named after the layout they return.
+def render_views_numpy(scene: GaussianScene, cameras: Sequence[Camera], device: str | torch.device,
+                       progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None) -> np.ndarray:
+    """render_views as numpy [V, H, W, 3] float32 on the CPU (the job's frames)."""
+    return render_views(scene, cameras, device, progress, cancel).cpu().numpy()
+
+
+def render_views_chw(scene: GaussianScene, cameras: Sequence[Camera], device: str | torch.device,
+                     progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None) -> list[Tensor]:
+    """render_views as V x [3, H, W] tensors on `device` (the style network's layout)."""
+    return list(render_views(scene, cameras, device, progress, cancel).permute(0, 3, 1, 2))

@@ -25,6 +25,7 @@ from ..errors import InputError
 from ..gaussians import GaussianScene
 from ..progress import CancelFn, ProgressFn, check_cancel, report, sub_progress
 from ..refine import RefineConfig, TrainingView, refine
+from ..render.views import render_views_chw
 from .clip_model import ClipModel
 from .config import StylizeConfig
 from .trainer import ContentNet, StyleTrainer
@@ -38,17 +39,10 @@ class StylizeResult:
     rounds: list[dict] = field(default_factory=list)  # with evaluate=True, per fit: "total", its terms, "fit_mse"
 
 
-def render_views(scene: GaussianScene, cameras: Sequence[Camera], device: torch.device) -> list[torch.Tensor]:
-    """Renders of `scene` as V x [3, H, W] on `device` (the style network's layout)."""
-    from ..render import render_views as render_all
-
-    return list(render_all(scene, cameras, device).permute(0, 3, 1, 2))
-
-
-def _fit(scene, cameras, targets, confidences, config: RefineConfig, cancel) -> GaussianScene:
+def _fit(scene, cameras, targets, confidences, config: RefineConfig, cancel, device) -> GaussianScene:
     views = [TrainingView(camera=cam, image=t.permute(1, 2, 0).cpu().numpy(), confidence=c)
              for cam, t, c in zip(cameras, targets, confidences)]
-    return refine(scene, views, config, cancel=cancel)
+    return refine(scene, views, config, cancel=cancel, device=device)
 
 
 def _evaluate(trainer: StyleTrainer, renders, lambda_mimic: float) -> dict:
@@ -78,13 +72,14 @@ def stylize_scene(
     progress: Optional[ProgressFn] = None,
     cancel: Optional[CancelFn] = None,
     evaluate: bool = False,  # also score every round (result.rounds): benchmarks and tests; costs a pass over all views
+    device: Optional[torch.device] = None,  # where the Gaussians are fitted and rendered; None: CLIP's device
 ) -> StylizeResult:
     """Stylize `scene` after `config.text`; an empty text returns the scene untouched."""
     if not config.enabled:
         return StylizeResult(scene)
     if len(cameras) != len(images):
         raise InputError(f"Stylization got {len(cameras)} cameras but {len(images)} images.")
-    m, device = config.mutual, clip.device
+    m, device = config.mutual, torch.device(device) if device is not None else clip.device
     confidences = list(confidences) if confidences is not None else [1.0] * len(cameras)
     fit_config = replace(refine_config or RefineConfig(), iterations=m.refine_iterations,
                          freeze_geometry=m.colors_only)
@@ -101,8 +96,8 @@ def stylize_scene(
             trainer.train(m.style_iterations, mimic=renders, lambda_mimic=m.lambda_mimic, cancel=cancel,
                           progress=sub_progress(progress, (r + 0.0) / phases, (r + 0.5) / phases))
             targets = [trainer.stylize(i) for i in range(len(views))]
-        result.scene = _fit(result.scene, cameras, targets, confidences, fit_config, cancel)
-        renders = render_views(result.scene, cameras, device)
+        result.scene = _fit(result.scene, cameras, targets, confidences, fit_config, cancel, device)
+        renders = render_views_chw(result.scene, cameras, device)
         if evaluate:
             result.rounds.append(_evaluate(trainer, renders, m.lambda_mimic))
         report(progress, (r + 1) / phases, f"Stylization round {r + 1}/{phases}")

@@ -1,0 +1,52 @@
+"""What one enhancement job is asked to do: plain data, importing no torch, diffusers or transformers,
+so that Blender's main thread can build it when the user presses Enhance (Convention 2: one dataclass
+per stage, composed here; Blender properties and the CLI convert to it in one function each)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+from .enhance.config import EnhancerConfig
+from .model_set import ModelsConfig
+from .refine_config import RefineConfig
+from .stylize.config import StylizeConfig
+from .trajectory import TrajectoryConfig
+
+PathKind = Literal["references", "samples"]
+Preset = Literal["fast", "balanced", "best"]
+
+
+@dataclass
+class JobConfig:
+    trajectory: TrajectoryConfig = field(default_factory=TrajectoryConfig)
+    enhance: EnhancerConfig = field(default_factory=EnhancerConfig)
+    refine: RefineConfig = field(default_factory=lambda: RefineConfig(iterations=300))
+    stylize: StylizeConfig = field(default_factory=StylizeConfig)  # its `text` empty = no stylization
+    models: ModelsConfig = field(default_factory=ModelsConfig)  # default: the tiny offline models
+    enhancer: str = "svd"  # the enhancer backend (core.stages.ENHANCERS)
+    stylizer: str = "clipstyler"  # the stylizer backend (core.stages.STYLIZERS)
+    device: str = "auto"  # core.devices.resolve_devices: "auto", "cpu", "cuda", "cuda:N", "cuda:0,1"
+    allow_cpu: bool = True  # CPU runs are for small scenes and the tiny models
+    render_size: Optional[tuple[int, int]] = None  # (width, height) override of the cameras' size
+    use_reference_images: bool = True  # a camera's real photo replaces its render as reference frame
+
+
+PRESET_STEPS = {"fast": 10, "balanced": 25, "best": 50}  # diffusion steps per window
+PRESET_REFINE_ITERATIONS = {"fast": 150, "balanced": 500, "best": 1500}
+PRESET_VIEWS_PER_SEGMENT = {"fast": 7, "balanced": 23, "best": 23}  # 23: one 25-frame SVD-xt window
+
+
+def preset_config(preset: Preset = "balanced", *, steps: Optional[int] = None,
+                  refine_iterations: Optional[int] = None, views_per_segment: Optional[int] = None,
+                  style: str = "", **overrides) -> JobConfig:
+    """Fast / Balanced / Best: diffusion steps, refinement length and views per segment; a None
+    override keeps the preset's value. Other keyword arguments set JobConfig fields."""
+    config = JobConfig(enhance=EnhancerConfig(num_inference_steps=steps or PRESET_STEPS[preset]),
+                       refine=RefineConfig(iterations=refine_iterations or PRESET_REFINE_ITERATIONS[preset]))
+    for name, value in overrides.items():
+        setattr(config, name, value)
+    config.trajectory.views_per_segment = views_per_segment or (
+        config.trajectory.views_per_segment if "trajectory" in overrides else PRESET_VIEWS_PER_SEGMENT[preset])
+    config.stylize.text = style.strip()
+    return config
