@@ -59,11 +59,16 @@ def snapshot_request(context: bpy.types.Context) -> EnhanceRequest:
     references, trajectory = snapshot_camera_path(context, settings)
     config = job_config(settings, get_preferences(context))
     frames_dir = bpy.path.abspath(settings.frames_dir) if settings.frames_dir else None
-    # In the UI the models stay loaded until Release Models; a background (headless) run frees them.
-    cache = None if bpy.app.background else MODEL_CACHE
     return EnhanceRequest(splat, references, trajectory, config, source.name,
                           np.array(source.matrix_world, dtype=np.float64),
-                          [c.name for c in source.users_collection], frames_dir, cache)
+                          [c.name for c in source.users_collection], frames_dir,
+                          request_cache(bpy.app.background))
+
+
+def request_cache(in_background: bool) -> Optional[ModelCache]:
+    """In the UI the models stay loaded for the next job, until Release Models; a background
+    (headless) run gets a private cache that the job releases at its end."""
+    return None if in_background else MODEL_CACHE
 
 
 def apply_result(context: bpy.types.Context, request: EnhanceRequest, result) -> bpy.types.Object:

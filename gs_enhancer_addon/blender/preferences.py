@@ -23,13 +23,13 @@ DEFAULT_VGG = "timm/vgg19.tv_in1k"
 
 
 def _backend_items(registry_name: str):
-    """EnumProperty items of one backend registry (core/stages.py), read when the menu opens, so a
+    """EnumProperty items of one backend registry (core/backends.py), read when the menu opens, so a
     backend registered later appears too. Blender needs the strings kept alive: _ITEMS holds them."""
 
     def items(_self, _context):
-        from ..core import stages
+        from ..core import backends
 
-        registry = getattr(stages, registry_name)
+        registry = getattr(backends, registry_name)
         _ITEMS[registry_name] = [(info.name, info.label, info.description) for info in registry.infos()]
         return _ITEMS[registry_name]
 
@@ -94,14 +94,14 @@ class GSE_AP_preferences(bpy.types.AddonPreferences):
 
 
 def draw_preferences(layout, prefs) -> None:
-    from ..core import stages
+    from ..core import backends
 
     layout.prop(prefs, "model_set")
     column = layout.column()
     column.active = prefs.model_set == "PRETRAINED"
     for prop, registry_name in BACKEND_PROPERTIES.values():
         column.prop(prefs, prop)
-        info = next((i for i in getattr(stages, registry_name).infos() if i.name == getattr(prefs, prop)), None)
+        info = next((i for i in getattr(backends, registry_name).infos() if i.name == getattr(prefs, prop)), None)
         for name in info.settings if info is not None else ():  # the backend's own settings (its hook)
             column.prop(prefs, name)
     column.prop(prefs, "hub_token")

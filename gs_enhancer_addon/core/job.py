@@ -3,7 +3,7 @@
     1. check inputs      clear errors before any GPU work
     2. sample trajectory reference cameras -> T novel views per pair (core/trajectory.py)
     3. render windows    the current splat along the path (core/render)
-    4. enhance           the enhancer backend config.enhancer names (core/stages.py; "svd": 3DGS-Enhancer)
+    4. enhance           the enhancer backend config.enhancer names (core/backends.py; "svd": 3DGS-Enhancer)
     5. stylize           only with a style text: the stylizer backend config.stylizer names
     6. refine            confidence-aware fine-tuning on the generated views (core/refine.py)
     7. package           after-renders and a before/after sheet
@@ -32,7 +32,8 @@ from .image_io import load_image
 from .job_config import JobConfig, PathKind
 from .model_cache import ModelCache, free_device_memory
 from .progress import CancelFn, ProgressFn, StagedProgress, check_cancel
-from .stages import ENHANCERS, STYLIZERS, StageContext
+from .backends import ENHANCERS, STYLIZERS
+from .stages import StageContext
 from .trajectory import Trajectory, trajectory_from_references, trajectory_from_samples
 
 if TYPE_CHECKING:  # pragma: no cover

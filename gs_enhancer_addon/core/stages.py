@@ -1,15 +1,10 @@
 """The seams between the job and its model-backed stages: the Enhancer and Stylizer protocols, the
-context a stage runs in, and the registries that name the backends.
+context a stage runs in, and the registry type that names backends (the registries themselves, with
+the built-in backends, are in core/backends.py).
 
-The job (core/job.py) asks a registry for the backend its config names (`JobConfig.enhancer`,
-`JobConfig.stylizer`) and calls it; a second backend (e.g. a single-step image fixer in the style
-of Difix3D+, or another stylization method) registers here and needs no change to the job.
-A registry holds factories, so listing the backends imports nothing heavy: the Blender
-preferences show them at start-up without torch.
-
-Built-in backends:
-  enhancer "svd"         3DGS-Enhancer's video-diffusion restoration (core/enhance/backend.py)
-  stylizer "clipstyler"  CLIPstyler + StylizedNeRF mutual learning (core/stylize/backend.py)
+A second backend (e.g. a single-step image fixer in the style of Difix3D+, or another stylization
+method) implements a protocol here, registers in core/backends.py's registry, and needs no change
+to the job. A registry holds factories, so listing the backends imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -112,29 +107,3 @@ class Registry:
 
     def create(self, name: str, config: "JobConfig"):
         return self.get(name).create(config)
-
-
-ENHANCERS = Registry("enhancer")
-STYLIZERS = Registry("stylizer")
-
-
-def _svd_enhancer(config: "JobConfig") -> Enhancer:
-    from .enhance.backend import SvdEnhancer
-
-    return SvdEnhancer(config)
-
-
-def _clipstyler(config: "JobConfig") -> Stylizer:
-    from .stylize.backend import ClipStyler
-
-    return ClipStyler(config)
-
-
-ENHANCERS.register(BackendInfo(
-    "svd", "Video Diffusion (3DGS-Enhancer)",
-    "Stable Video Diffusion restores each window between two reference views (3DGS-Enhancer)",
-    _svd_enhancer, settings=("enhancer_source", "unet_source", "decoder_source")))
-STYLIZERS.register(BackendInfo(
-    "clipstyler", "CLIPstyler + Mutual Learning",
-    "CLIP losses restyle the views; StylizedNeRF's 2D-3D mutual learning keeps the style 3D-consistent",
-    _clipstyler, settings=("clip_model", "clip_pretrained", "vgg_source")))

@@ -45,12 +45,37 @@ def test_panel_draws_real_properties_and_swaps_enhance_for_cancel(addon_register
 def test_preferences_draw_real_properties(addon_registered):
     from gs_enhancer_addon.blender.preferences import GSE_AP_preferences, draw_preferences
 
-    prefs = SimpleNamespace(bl_rna=GSE_AP_preferences.bl_rna, model_set="PRETRAINED", cache_dir="")
+    prefs = SimpleNamespace(bl_rna=GSE_AP_preferences.bl_rna, model_set="PRETRAINED", cache_dir="",
+                            enhancer_backend="svd", stylizer_backend="clipstyler")
     layout = LayoutRecorder()
     draw_preferences(layout, prefs)
     assert layout.all_valid(), layout.log
     ops = {entry[1] for entry in layout.log if entry[0] == "op"}
     assert ops == {"gse.download_models", "gse.release_models"}
+    drawn = [entry[1] for entry in layout.log if entry[0] == "prop"]
+    assert drawn.index("enhancer_backend") < drawn.index("enhancer_source") < drawn.index("stylizer_backend")
+    assert drawn.index("stylizer_backend") < drawn.index("clip_model")
+
+
+def test_a_registered_backend_appears_in_the_preferences(addon_registered):
+    """A second enhancer registered in core.backends is offered in the preferences' menu, and its
+    settings hook decides what is drawn under it (here: nothing of the SVD backend's)."""
+    from gs_enhancer_addon.blender.preferences import GSE_AP_preferences, _backend_items, draw_preferences
+    from gs_enhancer_addon.core.backends import ENHANCERS
+    from gs_enhancer_addon.core.stages import BackendInfo
+
+    ENHANCERS.register(BackendInfo("toy", "Toy Fixer", "A single-step fixer (test)", lambda config: None,
+                                   settings=("hub_token",)))
+    try:
+        assert ("toy", "Toy Fixer", "A single-step fixer (test)") in _backend_items("ENHANCERS")(None, None)
+        prefs = SimpleNamespace(bl_rna=GSE_AP_preferences.bl_rna, model_set="PRETRAINED", cache_dir="",
+                                enhancer_backend="toy", stylizer_backend="clipstyler")
+        layout = LayoutRecorder()
+        draw_preferences(layout, prefs)
+        drawn = [entry[1] for entry in layout.log if entry[0] == "prop"]
+        assert "enhancer_source" not in drawn and drawn.index("enhancer_backend") + 1 == drawn.index("hub_token")
+    finally:
+        ENHANCERS.unregister("toy")
 
 
 def test_enhance_is_unavailable_without_a_splat(addon_registered):

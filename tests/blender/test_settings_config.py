@@ -4,35 +4,41 @@ from __future__ import annotations
 
 import pytest
 
-pytestmark = pytest.mark.needs_torch
-bpy = pytest.importorskip("bpy")
+bpy = pytest.importorskip("bpy")  # no needs_torch mark: the conversion is torch-free, the bpy 4.2 leg runs it too
 
 
 def test_presets_overrides_and_style(addon_registered):
     from gs_enhancer_addon.blender.props import job_config
-    from gs_enhancer_addon.core.job import PRESET_REFINE_ITERATIONS, PRESET_STEPS
+    from gs_enhancer_addon.core.job_config import PRESET_REFINE_ITERATIONS, PRESET_STEPS
 
     settings = bpy.context.scene.gs_enhancer
     settings.preset = "BEST"
     assert settings.views_per_segment == 23, "the preset sets the views per segment"
     settings.style_prompt = "  a watercolor painting "
     settings.device = "CPU"
-    config = job_config(settings, None, in_background=True)
+    config = job_config(settings, None)
     assert config.enhance.num_inference_steps == PRESET_STEPS["best"]
     assert config.refine.iterations == PRESET_REFINE_ITERATIONS["best"]
     assert config.trajectory.views_per_segment == 23
     assert config.stylize.text == "a watercolor painting" and config.stylize.enabled
     assert config.device == "cpu" and config.models.tiny, "no preferences (not enabled): the tiny set"
-    assert not config.keep_models_loaded, "background runs release their models"
 
     settings.preset = "FAST"
     settings.views_per_segment = 4
     settings.steps, settings.refine_iterations = 7, 33
     settings.style_prompt = ""
-    config = job_config(settings, None, in_background=False)
+    config = job_config(settings, None)
     assert (config.enhance.num_inference_steps, config.refine.iterations) == (7, 33)
     assert config.trajectory.views_per_segment == 4 and not config.stylize.enabled
-    assert config.keep_models_loaded, "in the UI the models stay loaded until Release Models"
+    assert (config.enhancer, config.stylizer) == ("svd", "clipstyler"), "no preferences: the built-in backends"
+
+
+def test_the_ui_keeps_models_loaded_and_background_runs_release_them(addon_registered):
+    from gs_enhancer_addon.blender.enhance_flow import request_cache
+    from gs_enhancer_addon.blender.runner import MODEL_CACHE
+
+    assert request_cache(in_background=False) is MODEL_CACHE, "in the UI the models stay until Release Models"
+    assert request_cache(in_background=True) is None, "background runs release their models"
 
 
 def test_preferences_map_to_model_sources(addon_registered, tmp_path):
