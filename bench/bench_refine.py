@@ -48,7 +48,7 @@ from gs_enhancer_addon.core.geometry import quats_from_z_to  # noqa: E402
 from gs_enhancer_addon.core.image_metrics import gaussian_window, psnr, ssim  # noqa: E402
 from gs_enhancer_addon.core.refine import RefineConfig, TrainingView, refine  # noqa: E402
 from gs_enhancer_addon.core.render import render  # noqa: E402
-from gs_enhancer_addon.core.stylize.dummy import look_at_camera  # noqa: E402
+from tests.builders import camera_looking_at, focal_for_fov  # noqa: E402
 
 
 @dataclass
@@ -86,7 +86,8 @@ CAM_RADIUS, CAM_HEIGHT, LOOK_AT = 2.6, 1.1, (0.0, 0.0, -0.15)
 
 def orbit(azimuth_deg: float, size: int, radius=CAM_RADIUS, height=CAM_HEIGHT, name="") -> Camera:
     a = np.radians(azimuth_deg)
-    return look_at_camera((radius * np.cos(a), radius * np.sin(a), height), LOOK_AT, size, name=name)
+    return camera_looking_at((radius * np.cos(a), radius * np.sin(a), height), LOOK_AT, size, size, focal_for_fov(size),
+                             name=name)
 
 
 def _fibonacci_sphere(n: int, rng) -> np.ndarray:  # [n, 3] unit vectors, jittered

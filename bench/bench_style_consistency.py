@@ -1,7 +1,7 @@
 """Consistency of text stylization across views: per-frame 2D (CLIPstyler's f alone) vs the 3D result.
 
 For every view t the stylized image is warped into view t-1 (short range) and t-7 (long range)
-with the rendered depth and the known poses (core/stylize/consistency.py), occlusions and empty
+with the rendered depth and the known poses (bench/consistency.py), occlusions and empty
 pixels masked, and compared with the stylized image of that view: RMSE on [0, 1] colours and a
 perceptual distance (LPIPS-style channel-normalized VGG-19 relu4_2/relu5_2 feature distance with
 unit layer weights). Rows:
@@ -33,11 +33,11 @@ from gs_enhancer_addon.core.render import render  # noqa: E402
 from gs_enhancer_addon.core.stylize.clip_model import load_clip  # noqa: E402
 from gs_enhancer_addon.core.stylize.config import (  # noqa: E402
     ClipSpec, MutualConfig, StyleLossConfig, StyleNetConfig, StylizeConfig, VggSpec)
-from gs_enhancer_addon.core.stylize.consistency import masked_feature_distance, masked_rmse, warp_into  # noqa: E402
-from gs_enhancer_addon.core.stylize.dummy import arc_cameras, tiny_components, tiny_scene  # noqa: E402
 from gs_enhancer_addon.core.render.views import render_views_chw  # noqa: E402
 from gs_enhancer_addon.core.stylize.mutual import stylize_scene  # noqa: E402
 from gs_enhancer_addon.core.stylize.vgg import load_vgg19  # noqa: E402
+from consistency import masked_feature_distance, masked_rmse, warp_into  # noqa: E402 - bench/consistency.py
+from tests.builders import arc_cameras, checker_blob, tiny_style_models  # noqa: E402
 
 
 def consistency(images, depth, alpha, cameras, gap: int, vgg) -> tuple[float, float]:
@@ -69,12 +69,12 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    clip, vgg = tiny_components(seed=0)
+    clip, vgg = tiny_style_models(seed=0)
     if args.clip:
         clip = load_clip(ClipSpec(args.clip, args.pretrained))
     if args.vgg:
         vgg = load_vgg19(VggSpec(args.vgg))
-    scene, cameras = tiny_scene(args.gaussians, seed=0), arc_cameras(args.views, args.size, span_deg=70)
+    scene, cameras = checker_blob(args.gaussians, seed=0), arc_cameras(args.views, args.size, span_deg=70)
     cpu = torch.device("cpu")
     content = render_views_chw(scene, cameras, cpu)
     geometry = render(scene.to_torch(), cameras)  # colours-only mode keeps this geometry

@@ -9,6 +9,7 @@ from __future__ import annotations
 import bpy
 from bpy.props import BoolProperty, CollectionProperty, EnumProperty, IntProperty, PointerProperty, StringProperty
 
+from ..core.job_config import PRESET_REFINE_ITERATIONS, PRESET_STEPS, PRESET_VIEWS_PER_SEGMENT
 from .scene_io import is_splat_object
 
 
@@ -18,6 +19,16 @@ def _poll_splat(_self, obj) -> bool:
 
 def _poll_camera(_self, obj) -> bool:
     return obj is not None and obj.type == "CAMERA"
+
+
+def preset_description(preset: str) -> str:
+    """The Quality menu's tooltip for `preset` ("fast", ...), written from the core's preset numbers."""
+    views = PRESET_VIEWS_PER_SEGMENT[preset]
+    return (f"{PRESET_STEPS[preset]} diffusion steps, {views} views per segment (one {views + 2}-frame window), "
+            f"{PRESET_REFINE_ITERATIONS[preset]} fine-tuning iterations")
+
+
+PRESET_ITEMS = tuple((name.upper(), name.title(), preset_description(name)) for name in PRESET_STEPS)
 
 
 class GSE_PG_path_camera(bpy.types.PropertyGroup):
@@ -62,7 +73,7 @@ class GSE_PG_settings(bpy.types.PropertyGroup):
     views_per_segment: IntProperty(
         name="Views per Segment",
         description="Novel views between two reference cameras (one diffusion window is this plus the two references)",
-        default=23,
+        default=PRESET_VIEWS_PER_SEGMENT["balanced"],  # the default preset's
         min=1,
         max=62,
     )
@@ -77,11 +88,7 @@ class GSE_PG_settings(bpy.types.PropertyGroup):
     preset: EnumProperty(
         name="Quality",
         description="Diffusion steps, views and fine-tuning length",
-        items=(
-            ("FAST", "Fast", "10 diffusion steps, 7 views per segment, short fine-tuning"),
-            ("BALANCED", "Balanced", "25 diffusion steps, 23 views per segment (one 25-frame window)"),
-            ("BEST", "Best", "50 diffusion steps, long fine-tuning"),
-        ),
+        items=PRESET_ITEMS,
         default="BALANCED",
         update=lambda self, _context: self.apply_preset_views(),
     )
@@ -112,8 +119,6 @@ class GSE_PG_settings(bpy.types.PropertyGroup):
 
     def apply_preset_views(self) -> None:
         """Presets set the views per segment; the user may still change it afterwards."""
-        from ..core.job_config import PRESET_VIEWS_PER_SEGMENT
-
         self.views_per_segment = PRESET_VIEWS_PER_SEGMENT[self.preset.lower()]
 
 

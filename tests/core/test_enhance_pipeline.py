@@ -83,16 +83,13 @@ def test_identical_per_frame_embeddings_equal_stock_svd_forward(pipe):
 
 
 def test_cancel_stops_within_one_step(pipe):
-    calls = []
-    hook = pipe.unet.register_forward_hook(lambda *a: calls.append(1))
     reports = []
-    try:
-        with pytest.raises(Cancelled):
-            pipe(window(frames=3), EnhancerConfig(num_inference_steps=6),
-                 progress=lambda f, m: reports.append(m), cancel=lambda: any(m.startswith("Step") for m in reports))
-    finally:
-        hook.remove()
-    assert len(calls) == 1  # one batched (uncond + cond) UNet call, then the cancel check stopped it
+    with pytest.raises(Cancelled):
+        pipe(window(frames=3), EnhancerConfig(num_inference_steps=6),
+             progress=lambda f, m: reports.append(m), cancel=lambda: any(m.startswith("Step") for m in reports))
+    steps = [m for m in reports if m.startswith("Step")]
+    assert 1 <= len(steps) <= 2, "asked to stop after step 1 of 6: at most one more step ran"
+    assert not any(m in ("Decoding", "Enhanced") for m in reports), "nothing was decoded"
 
 
 def test_sequential_cfg_matches_batched(pipe):

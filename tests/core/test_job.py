@@ -11,6 +11,7 @@ from gs_enhancer_addon.core.errors import Cancelled, DeviceError, InputError, Mo
 from gs_enhancer_addon.core.job import STAGES, EnhanceJob
 from gs_enhancer_addon.core.job_config import preset_config
 from gs_enhancer_addon.core.sample import SampleConfig, sample_cameras, sample_scene
+from tests.builders import assert_same_scene
 
 SMALL = SampleConfig(sphere_gaussians=200, ground_gaussians=100, reference_cameras=3, width=32, height=24)
 
@@ -59,12 +60,27 @@ def test_all_stages_run_and_report_monotonic_progress():
 
 
 def test_style_text_runs_stylization_and_changes_colors_only_there():
+    """Fine-tuning off, so the result is what stylization made: a style text recolours the Gaussians
+    (colours only: MutualConfig.colors_only) and the targets; no text leaves the splat as it was."""
     scene = sample_scene(SMALL)
-    plain = EnhanceJob(tiny_config()).run(scene, sample_cameras(SMALL))
-    styled = EnhanceJob(tiny_config("a watercolor painting")).run(scene, sample_cameras(SMALL))
-    assert styled.stage_seconds["stylize"] > 0
-    assert not np.allclose(styled.generated, plain.generated), "stylization changes the targets"
+    runs = {}
+    for style in ("", "a watercolor painting"):
+        config = tiny_config(style)
+        config.refine = dataclasses.replace(config.refine, iterations=0)
+        messages = []
+        runs[style] = EnhanceJob(config).run(scene, sample_cameras(SMALL), progress=lambda f, m: messages.append(m)), messages
+    (plain, plain_messages), (styled, styled_messages) = runs[""], runs["a watercolor painting"]
+
+    assert any(m.startswith("5/7 Stylize: no style text: skipped") for m in plain_messages)  # (ETA ...) may follow
+    assert not any("Stylization round" in m for m in plain_messages)
+    assert any(m.startswith("5/7 Stylize: Stylization round") for m in styled_messages), "stylization ran"
+    assert_same_scene(plain.scene, scene)
+    for name in ("means", "quats", "log_scales", "opacity_logits"):
+        assert np.array_equal(getattr(styled.scene, name), getattr(scene, name)), f"stylization kept {name}"
+    assert not np.allclose(styled.scene.sh, scene.sh, atol=1e-3), "stylization recoloured the Gaussians"
     assert np.isfinite(styled.scene.sh).all()
+    novel = [i for i in range(len(styled.generated)) if i not in styled.trajectory.reference_indices]
+    assert not np.allclose(styled.generated[novel], plain.generated[novel], atol=1e-3), "and restyled the targets"
 
 
 @pytest.mark.parametrize("case, error, match", [
@@ -101,16 +117,25 @@ def test_check_inputs_fails_fast_in_words(case, error, match, monkeypatch):
     assert all(m.startswith("1/") for m in stages), "nothing ran past the input check"
 
 
-def test_cancel_stops_within_a_step():
-    calls = {"n": 0}
+def test_cancel_in_the_diffusion_stage_raises_and_stops_within_one_step():
+    """Cancel asked after the first diffusion step: Cancelled, at most one more step, no later stage,
+    the input untouched."""
+    scene = sample_scene(SMALL)
+    snapshot = scene.copy()
+    messages, asked_at = [], []
 
-    def cancel():
-        calls["n"] += 1
-        return calls["n"] > 3
+    def cancel() -> bool:
+        if not asked_at and any("Step" in m for m in messages):
+            asked_at.append(len(messages))
+        return bool(asked_at)
 
     with pytest.raises(Cancelled):
-        EnhanceJob(tiny_config()).run(sample_scene(SMALL), sample_cameras(SMALL), cancel=cancel)
-    assert calls["n"] == 4, "the job stopped at the first check after the cancel request"
+        EnhanceJob(tiny_config()).run(scene, sample_cameras(SMALL), progress=lambda f, m: messages.append(m),
+                                      cancel=cancel)
+    after_request = messages[asked_at[0]:]
+    assert sum("Step" in m for m in after_request) <= 1, after_request
+    assert not any(m.startswith(("5/", "6/", "7/")) for m in messages), "no later stage started"
+    assert_same_scene(scene, snapshot)
 
 
 def test_reference_photo_replaces_the_render(tmp_path):

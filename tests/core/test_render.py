@@ -1,7 +1,7 @@
 """The differentiable renderer (core/render): analytic cases, compositing, SH, features, gradients.
 
 All on the CPU reference rasterizer, tiny scenes. The CUDA parity test lives in
-test_render_cuda.py and reuses the scene builders below.
+test_render_cuda.py and reuses the builders below and tests/builders.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from gs_enhancer_addon.core.cameras import Camera
-from tests.builders import camera_looking_at
+from tests.builders import camera_looking_at, random_scene
 from gs_enhancer_addon.core.errors import DeviceError, InputError
 from gs_enhancer_addon.core.gaussians import FIELDS, SH_C0, GaussianScene, GaussianTensors
 from gs_enhancer_addon.core.render import RenderSettings, render, sh_to_rgb
@@ -22,18 +22,6 @@ from gs_enhancer_addon.core.render import RenderSettings, render, sh_to_rgb
 
 
 # ---------------------------------------------------------------- scene and camera builders
-
-
-def random_scene(n: int, seed: int = 0, degree: int = 3, spread=0.5, scale=(0.03, 0.15), opacity=0.0) -> GaussianScene:
-    """n random anisotropic Gaussians around the origin (cameras look at it from ~3 units)."""
-    rng = np.random.default_rng(seed)
-    return GaussianScene(
-        means=rng.normal(0, spread, (n, 3)).astype(np.float32),
-        quats=rng.normal(size=(n, 4)).astype(np.float32),
-        log_scales=np.log(rng.uniform(*scale, (n, 3))).astype(np.float32),
-        opacity_logits=rng.normal(opacity, 1.0, n).astype(np.float32),
-        sh=rng.normal(0, 0.4, (n, (degree + 1) ** 2, 3)).astype(np.float32),
-    )
 
 
 def tensors(scene: GaussianScene, dtype=torch.float64, device="cpu", grad=True) -> GaussianTensors:

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from gs_enhancer_addon.core.render import RenderSettings, render
-from tests.builders import camera_looking_at
-from tests.core.test_render import FIELDS, random_scene, tensors
+from tests.builders import camera_looking_at, random_scene
+from tests.core.test_render import FIELDS, tensors
 
 pytestmark = pytest.mark.cuda
 

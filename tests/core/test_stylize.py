@@ -10,13 +10,13 @@ import torch.nn.functional as F
 from gs_enhancer_addon.core.errors import Cancelled, InputError, ModelNotAvailableError
 from gs_enhancer_addon.core.stylize.clip_model import TINY_CLIP_CONFIG, load_clip, register_tiny_clip, save_clip_folder
 from gs_enhancer_addon.core.stylize.config import ClipSpec, StyleLossConfig, StyleNetConfig, VggSpec
-from gs_enhancer_addon.core.stylize.dummy import tiny_components
 from gs_enhancer_addon.core.stylize.losses import (
-    content_loss, directional_loss, patch_clip_loss, reject_below, sample_patches, tv_loss)
+    content_loss, directional_loss, mimic_loss, patch_clip_loss, reject_below, sample_patches, tv_loss)
 from gs_enhancer_addon.core.stylize.network import StyleUNet
 from gs_enhancer_addon.core.stylize.text import TEMPLATES, compose_with_templates, text_direction, text_embedding
 from gs_enhancer_addon.core.stylize.trainer import StyleTrainer
 from gs_enhancer_addon.core.stylize.vgg import VGG19Features, load_vgg19
+from tests.builders import tiny_style_models
 
 
 SMALL_LOSSES = StyleLossConfig(num_crops=6, crop_size=16)
@@ -26,7 +26,7 @@ SMALL_NET = StyleNetConfig(base_channels=4, iterations=3)
 @pytest.fixture(scope="module")
 def parts():
     torch.manual_seed(0)
-    return tiny_components(seed=0)
+    return tiny_style_models(seed=0)
 
 
 def _unit(v):
@@ -146,13 +146,34 @@ def test_trainer_lowers_the_clip_loss_and_cancel_stops_within_one_iteration(part
     history = trainer.train(12)
     assert history[-1]["dir"] < history[0]["dir"]
     steps = []
-
-    def progress(fraction, message):
-        steps.append(fraction)
+    before = {k: v.clone() for k, v in trainer.net.state_dict().items()}
 
     with pytest.raises(Cancelled):
-        trainer.train(10, progress=progress, cancel=lambda: len(steps) >= 2)
-    assert len(steps) == 2  # asked to stop after step 2: no further step ran
+        trainer.train(10, progress=lambda f, m: steps.append(f), cancel=lambda: len(steps) >= 2)
+    assert 2 <= len(steps) <= 3, "asked to stop after step 2: at most one more step ran"
+    assert any(not torch.equal(before[k], v) for k, v in trainer.net.state_dict().items())
+
+
+def test_trainers_built_with_default_configs_share_nothing(parts):
+    """Each trainer gets its own default loss and network configs: changing one trainer's settings
+    cannot leak into the next one (the defaults were once single shared objects)."""
+    clip, vgg = parts
+    first = StyleTrainer(clip, vgg, "a watercolor painting", [torch.rand(3, 32, 32)])
+    first.cfg.lambda_dir, first.net_cfg.lr = 0.0, 1.0
+    second = StyleTrainer(clip, vgg, "a watercolor painting", [torch.rand(3, 32, 32)])
+    assert second.cfg == StyleLossConfig() and second.net_cfg == StyleNetConfig()
+
+
+def test_mimic_term_is_stylizednerfs_squared_l2_loss(parts):
+    """StylizedNeRF's mimic loss is a mean squared difference (its official code: img2mse), not L1."""
+    clip, vgg = parts
+    trainer = StyleTrainer(clip, vgg, "a watercolor painting", [torch.rand(3, 32, 32)], SMALL_LOSSES, SMALL_NET)
+    output = torch.full((1, 3, 32, 32), 0.7)
+    render = torch.full((1, 3, 32, 32), 0.2)  # |difference| 0.5: L1 would give 0.5, squared L2 0.25
+    assert mimic_loss(output, render).item() == pytest.approx(0.25)
+    terms = trainer.loss_terms(0, output, torch.Generator().manual_seed(0), render, lambda_mimic=10.0)
+    assert terms["mimic"].item() == pytest.approx(2.5)
+    assert terms["total"].item() == pytest.approx(sum(v.item() for k, v in terms.items() if k != "total"))
 
 
 def test_empty_style_text_is_refused_by_the_trainer(parts):

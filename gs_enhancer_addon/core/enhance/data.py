@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from ..errors import InputError
-from ..image_io import save_png
+from ..image_io import read_image, save_png
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -34,12 +34,10 @@ class WindowPair:
 
 
 def _read_frames(folder: Path) -> Tensor:  # -> [F, 3, H, W]
-    from PIL import Image
-
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise InputError(f"No PNG/JPEG frames in {folder}.")
-    arrays = [np.asarray(Image.open(p).convert("RGB"), dtype=np.float32) / 255.0 for p in files]
+    arrays = [read_image(p) for p in files]
     if len({a.shape for a in arrays}) > 1:
         raise InputError(f"Frames in {folder} have different sizes.")
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()

@@ -2,10 +2,10 @@
 trains its decoder with "L1, LPIPS and adversarial" losses, following StableSR).
 
 Perceptual loss, honestly: the `lpips` package downloads its AlexNet/VGG weights from the web at
-first use, which the add-on must not do. We use the LPIPS recipe (unit-normalize each layer's
-features over channels, squared difference, spatial mean, sum over layers; uniform layer weights
-instead of LPIPS's learned linear heads) on a feature network we already have: the frozen SVD VAE
-encoder. It is not numerically LPIPS and its scores are not comparable to published LPIPS values.
+first use, which the add-on must not do. We use the LPIPS recipe (`unit_feature_distances`:
+unit-normalize each layer's features over channels, squared difference, spatial mean, sum over
+layers; uniform layer weights instead of LPIPS's learned linear heads) on a feature network we
+already have: the frozen SVD VAE encoder. It is not numerically LPIPS and its scores are not comparable to published LPIPS values.
 
 Adversarial: a PatchGAN discriminator (Isola et al., 2017) with hinge losses, as in VQGAN/StableSR.
 """
@@ -30,16 +30,27 @@ def encoder_features(
     return features
 
 
+def unit_feature_distances(
+    features_a: list[Tensor],  # per layer [N, C, h, w]
+    features_b: list[Tensor],  # the same layers of the other image
+) -> list[Tensor]:  # per layer [N, h, w]
+    """The LPIPS recipe (Zhang et al., "The Unreasonable Effectiveness of Deep Features as a Perceptual
+    Metric", CVPR 2018) with unit layer weights: each layer's features unit-normalized over channels
+    (eps 1e-10 as in LPIPS), squared differences summed over channels. The caller averages each map over
+    space (or a mask) and sums over layers."""
+
+    def unit(x: Tensor) -> Tensor:
+        return x / (x.norm(dim=1, keepdim=True) + 1e-10)
+
+    return [((unit(a) - unit(b)) ** 2).sum(dim=1) for a, b in zip(features_a, features_b)]
+
+
 def perceptual_loss(encoder: nn.Module, output: Tensor, target: Tensor) -> Tensor:  # [N,3,H,W] each, [-1,1]
     """LPIPS-style distance on frozen VAE-encoder features (see module doc)."""
     with torch.no_grad():
         target_feats = encoder_features(encoder, target)
-    loss = output.new_zeros(())
-    for out_f, tgt_f in zip(encoder_features(encoder, output), target_feats):
-        out_n = out_f / (out_f.norm(dim=1, keepdim=True) + 1e-10)
-        tgt_n = tgt_f / (tgt_f.norm(dim=1, keepdim=True) + 1e-10)
-        loss = loss + ((out_n - tgt_n) ** 2).sum(dim=1).mean()
-    return loss
+    distances = unit_feature_distances(encoder_features(encoder, output), target_feats)
+    return sum((d.mean() for d in distances), output.new_zeros(()))
 
 
 class PatchDiscriminator(nn.Module):

@@ -74,7 +74,7 @@ class MutualConfig:
 
     rounds: int = 3  # alternations (f update, then Gaussians update)
     style_iterations: int = 50  # f iterations per round (CLIP + content + tv + mimic)
-    lambda_mimic: float = 1000.0  # weight of mean |f(I) - render| pulling f toward the 3D model
+    lambda_mimic: float = 1000.0  # weight of mean (f(I) - render)^2 (losses.mimic_loss) pulling f toward the 3D model
     refine_iterations: int = 100  # Gaussian fine-tuning iterations per round
     colors_only: bool = True  # fine-tune colours (SH) only; False also moves geometry
 

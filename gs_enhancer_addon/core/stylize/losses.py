@@ -5,6 +5,9 @@
                 whose loss is below tau is zeroed, so it contributes no gradient
   content       mean squared difference of content-network features (VGG-19 relu4_2 + relu5_2)
   tv            sum of the L2 norms of the four neighbour differences (official code)
+  mimic         mean squared difference between f's output and the 3D model's render: StylizedNeRF's
+                (Huang et al., CVPR 2022) mimic loss, a squared L2 pixel loss (its official code
+                computes it with img2mse)
 All image tensors are [B, 3, H, W] in [0, 1]; CLIP embeddings are unit length.
 """
 
@@ -122,3 +125,11 @@ def tv_loss(images: torch.Tensor) -> torch.Tensor:  # [B, 3, H, W] -> scalar
     d3 = images[:, :, 1:, :-1] - images[:, :, :-1, 1:]
     d4 = images[:, :, :-1, :-1] - images[:, :, 1:, 1:]
     return d1.norm() + d2.norm() + d3.norm() + d4.norm()
+
+
+def mimic_loss(
+    output: torch.Tensor,  # [B, 3, H, W] f's output
+    render: torch.Tensor,  # [B, 3, H, W] the 3D model's render of the same views
+) -> torch.Tensor:  # scalar
+    """StylizedNeRF's mimic loss: mean squared (L2) difference, pulling f toward the 3D renders."""
+    return torch.mean((output - render) ** 2)

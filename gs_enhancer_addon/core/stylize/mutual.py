@@ -46,17 +46,17 @@ def _fit(scene, cameras, targets, confidences, config: RefineConfig, cancel, dev
 
 
 def _evaluate(trainer: StyleTrainer, renders, lambda_mimic: float) -> dict:
-    """Mutual objective, crops from a fixed seed: style terms of f + mimic, plus the 3D fit error."""
-    saved, trainer.generator = trainer.generator, torch.Generator().manual_seed(12345)
+    """Mutual objective, crops from a fixed seed: style terms of f + mimic, plus the 3D fit error.
+    Reads the trainer only: its own crop generator (training's random stream) is left alone."""
+    crops = torch.Generator().manual_seed(12345)
     sums: dict[str, float] = {}
     with torch.no_grad():
         for i in range(len(trainer.views)):
             out = trainer.net(trainer.views[i])
-            terms = trainer.loss_terms(i, out, renders[i].unsqueeze(0), lambda_mimic)
+            terms = trainer.loss_terms(i, out, crops, renders[i].unsqueeze(0), lambda_mimic)
             terms["fit_mse"] = torch.mean((out[0] - renders[i]) ** 2)
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + v.item() / len(trainer.views)
-    trainer.generator = saved
     return sums
 
 

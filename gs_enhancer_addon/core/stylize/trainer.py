@@ -4,7 +4,7 @@ Kwon & Ye, "CLIPstyler", CVPR 2022: f is trained with
     L = l_dir * L_dir + l_patch * L_patch + l_c * L_content + l_tv * L_tv
 (Adam 5e-4, 200 iterations, rate halved every 100). Here the content images are the views of the
 camera trajectory; each iteration uses `views_per_iteration` of them. During 2D-3D mutual learning
-(StylizedNeRF, Huang et al., CVPR 2022) a mimic term l_m * mean((f(I) - R)^2) pulls f toward the
+(StylizedNeRF, Huang et al., CVPR 2022) a mimic term l_m * mimic_loss(f(I), R) pulls f toward the
 current renders R of the stylized Gaussians.
 """
 
@@ -18,7 +18,7 @@ from ..errors import InputError
 from ..progress import CancelFn, ProgressFn, check_cancel, report
 from .clip_model import ClipModel
 from .config import StyleLossConfig, StyleNetConfig
-from .losses import content_loss, global_clip_loss, patch_clip_loss, tv_loss
+from .losses import content_loss, global_clip_loss, mimic_loss, patch_clip_loss, tv_loss
 from .network import StyleUNet
 from .text import text_direction
 
@@ -34,9 +34,11 @@ class StyleTrainer:
         content_net: ContentNet,
         text: str,
         views: Sequence[torch.Tensor],  # V x [3, H, W] in [0, 1] (sizes may differ)
-        losses: StyleLossConfig = StyleLossConfig(),
-        network: StyleNetConfig = StyleNetConfig(),
+        losses: Optional[StyleLossConfig] = None,  # None: CLIPstyler's defaults (a fresh object per trainer)
+        network: Optional[StyleNetConfig] = None,
     ):
+        losses = losses if losses is not None else StyleLossConfig()
+        network = network if network is not None else StyleNetConfig()
         if not text.strip():
             raise InputError("The style text is empty: type a style, or skip stylization.")
         if not views:
@@ -56,20 +58,25 @@ class StyleTrainer:
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, network.lr_halve_every, gamma=0.5)
 
     def loss_terms(
-        self, index: int, output: torch.Tensor, mimic: Optional[torch.Tensor] = None, lambda_mimic: float = 0.0
-    ) -> dict[str, torch.Tensor]:  # output [1, 3, H, W]; mimic [1, 3, H, W] or None
+        self,
+        index: int,
+        output: torch.Tensor,  # [1, 3, H, W] f's output for view `index`
+        generator: torch.Generator,  # draws the PatchCLIP crops (the trainer's own, or a fixed one to score)
+        mimic: Optional[torch.Tensor] = None,  # [1, 3, H, W] render of the 3D model, or None
+        lambda_mimic: float = 0.0,
+    ) -> dict[str, torch.Tensor]:
         """The weighted loss terms of f's output for view `index` and their sum under 'total'."""
         c = self.cfg
         terms = {
             "dir": c.lambda_dir * global_clip_loss(self.clip, output, self.sources[index], self.direction),
             "patch": c.lambda_patch * patch_clip_loss(
                 self.clip, output, self.sources[index], self.direction, c.num_crops, c.crop_size, c.distortion,
-                c.threshold, self.generator),
+                c.threshold, generator),
             "content": c.lambda_content * content_loss(self.content_net, output, self.contents[index]),
             "tv": c.lambda_tv * tv_loss(output),
         }
         if mimic is not None and lambda_mimic > 0:
-            terms["mimic"] = lambda_mimic * torch.mean((output - mimic) ** 2)
+            terms["mimic"] = lambda_mimic * mimic_loss(output, mimic)
         terms["total"] = sum(terms.values())
         return terms
 
@@ -81,7 +88,7 @@ class StyleTrainer:
         logged: dict[str, float] = {}
         for i in picks:
             target = None if mimic is None else mimic[i].to(self.clip.device).unsqueeze(0)
-            terms = self.loss_terms(i, self.net(self.views[i]), target, lambda_mimic)
+            terms = self.loss_terms(i, self.net(self.views[i]), self.generator, target, lambda_mimic)
             (terms["total"] / count).backward()
             for k, v in terms.items():
                 logged[k] = logged.get(k, 0.0) + v.item() / count

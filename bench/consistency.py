@@ -1,4 +1,5 @@
-"""View-consistency measurement with exact geometry (for the stylization benchmark and tests).
+"""View-consistency measurement with exact geometry (bench/bench_style_consistency.py; tested in
+tests/core/test_bench_consistency.py).
 
 Video/3D stylization papers (e.g. StylizedNeRF, Huang et al., CVPR 2022) measure consistency by
 warping one view into another with optical flow and comparing. Here the geometry is known: the
@@ -14,7 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..cameras import Camera
+from gs_enhancer_addon.core.cameras import Camera
+from gs_enhancer_addon.core.enhance.losses import unit_feature_distances
 
 
 def _pixel_rays(cam: Camera, dtype=torch.float64) -> torch.Tensor:  # -> [H, W, 3] camera-space, z = 1
@@ -56,16 +58,15 @@ def masked_rmse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float: 
 
 
 def masked_feature_distance(network, a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
-    """LPIPS-style distance with unit layer weights: channel-normalized features of `network`
-    (e.g. VGG19Features), squared differences averaged over the (downsampled) valid mask, summed over
+    """LPIPS-style distance (core.enhance.losses.unit_feature_distances) on the features of `network`
+    (e.g. VGG19Features), each layer's map averaged over the (downsampled) valid mask, summed over
     layers. Masked-out pixels of `a` are replaced by `b`'s so they add nothing."""
-    a = torch.where(mask[..., None], a, b)
+    a = torch.where(mask[..., None], a, b)  # [H, W, 3]
     with torch.no_grad():
         fa = network(a.permute(2, 0, 1)[None].float())
         fb = network(b.permute(2, 0, 1)[None].float())
     total = 0.0
-    for x, y in zip(fa, fb):
-        m = F.interpolate(mask[None, None].float(), size=x.shape[-2:], mode="area")[0, 0] > 0.99
-        d = ((F.normalize(x, dim=1) - F.normalize(y, dim=1)) ** 2).sum(dim=1)[0]
-        total += float(d[m].mean()) if m.any() else 0.0
+    for d in unit_feature_distances(fa, fb):  # [1, h, w] per layer
+        m = F.interpolate(mask[None, None].float(), size=d.shape[-2:], mode="area")[0, 0] > 0.99
+        total += float(d[0][m].mean()) if m.any() else 0.0
     return total
