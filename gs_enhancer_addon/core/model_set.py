@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import InputError
-from .models import ModelSource, model_cache_dir, resolve_model_source
+from .models import ModelLocation, ModelSource, locate_model, model_cache_dir, resolve_model
 
 TINY_NOTE = ("The models are the tiny, untrained offline set: every stage ran for real, but the images are not "
              "improved. Point --models (or the add-on preferences) at real weights for useful results.")
@@ -31,6 +31,8 @@ class ModelsConfig:
     clip: "ClipSpec" = None  # core.stylize.config.ClipSpec; None = public default (ViT-B-32, LAION)
     vgg: "VggSpec" = None  # core.stylize.config.VggSpec; None = public default
     offline: Optional[bool] = None  # None: follow HF_HUB_OFFLINE; True: never download
+    cache_dir: Optional[Path] = None  # hub download folder; None: $GS_ENHANCER_MODEL_CACHE, else the standard
+    #                                   Hugging Face cache (which is always searched too; core/models.py)
     seed: int = 0  # the tiny set's seed
     prebuilt_enhancer: object = None  # an EnhancerPipeline built by the caller (benchmarks: full-size, random weights)
 
@@ -76,7 +78,7 @@ class ModelsConfig:
             return
         for fetch in self._fetchers(clip=style is not None,
                                     vgg=style is not None and style.losses.content_network == "vgg19"):
-            fetch(None, True)
+            fetch(None, True)  # every file the loaders will open: present, configs parse, safetensors headers sound
 
     def load_enhancer(self, device, progress=None, precision: str = "auto"):
         """The EnhancerPipeline on `device`, kept loaded for the next job until release_models().
@@ -91,12 +93,12 @@ class ModelsConfig:
         if key not in _LOADED:
             release_models()  # one set on the GPU at a time
             if self.tiny:
-                folder = ensure_tiny_enhancer(model_cache_dir() / "tiny", seed=self.seed)
+                folder = ensure_tiny_enhancer(model_cache_dir(self.cache_dir) / "tiny", seed=self.seed)
                 sources, offline = EnhancerSources(base=ModelSource(str(folder)), variant=None), True
             else:
                 sources, offline = self.enhancer, self.offline
             _LOADED[key] = load_enhancer(sources, device=device, precision=precision, progress=progress,
-                                         offline=offline)
+                                         offline=offline, cache_dir=self.cache_dir)
         return _LOADED[key]
 
     def load_style_models(self, config: "StylizeConfig", device):
@@ -110,13 +112,13 @@ class ModelsConfig:
         key = ("style", f"tiny-{self.seed}" if self.tiny else repr((self.clip, self.vgg)),
                config.losses.content_network, str(device))
         if self.tiny:
-            clip_dir, vgg_file = ensure_tiny_style_models(model_cache_dir() / "tiny", self.seed)
+            clip_dir, vgg_file = ensure_tiny_style_models(model_cache_dir(self.cache_dir) / "tiny", self.seed)
             config = replace(config, clip=ClipSpec(model_name=str(clip_dir)),
                              vgg=VggSpec(source=str(vgg_file), width_divisor=TINY_VGG_WIDTH_DIVISOR), offline=True)
         else:
             config = replace(config, clip=self.clip, vgg=self.vgg, offline=self.offline)
         if key not in _LOADED:
-            _LOADED[key] = load_components(config, device)
+            _LOADED[key] = load_components(config, device, cache_dir=self.cache_dir)
         return _LOADED[key], config
 
     def download(self, progress=None, cancel=None) -> None:
@@ -129,21 +131,37 @@ class ModelsConfig:
             fetch(sub_progress(progress, i / len(fetchers), (i + 1) / len(fetchers)), False)
 
     def _fetchers(self, clip: bool, vgg: bool) -> list:
-        """One callable (progress, offline) per model to resolve: the same rules as loading them."""
-        from .enhance.components import resolve_enhancer_base
-        from .stylize.clip_model import resolve_clip
-        from .stylize.vgg import vgg_weights_file
+        """One callable (progress, offline) per model to resolve: the loaders' own exact file lists."""
+        from .models import check_weights_file
 
-        fetchers = [lambda progress, offline: resolve_enhancer_base(self.enhancer, progress, offline)]
-        for extra in (self.enhancer.unet, self.enhancer.decoder):
-            if extra is not None:
-                fetchers.append(lambda progress, offline, s=extra: resolve_model_source(s, progress=progress,
-                                                                                       offline=offline))
-        if clip:
-            fetchers.append(lambda progress, offline: resolve_clip(self.clip, offline))
-        if vgg:
-            fetchers.append(lambda progress, offline: vgg_weights_file(self.vgg.source, offline))
+        fetchers = []
+        for need in self._requirements(clip, vgg):
+            if isinstance(need, Path):  # a weights file named by the user
+                fetchers.append(lambda progress, offline, path=need: check_weights_file(path, "the weights file"))
+            else:
+                fetchers.append(lambda progress, offline, n=need: resolve_model(
+                    *n, cache_dir=self.cache_dir, progress=progress, offline=offline))
         return fetchers
+
+    def _requirements(self, clip: bool, vgg: bool) -> list:
+        """(source, ModelFiles) per model, or the Path of a single weights file."""
+        from .enhance.components import enhancer_requirements
+        from .stylize.clip_model import clip_requirement
+        from .stylize.vgg import vgg_requirement
+
+        needs = list(enhancer_requirements(self.enhancer))
+        needs += [clip_requirement(self.clip)] if clip else []
+        needs += [vgg_requirement(self.vgg.source)] if vgg else []
+        return needs
+
+    def locate(self) -> list[ModelLocation]:
+        """Where each configured model is now (local folder, which hub cache, or missing); no network."""
+        if self.tiny:
+            return []
+        return [locate_model(*need, cache_dir=self.cache_dir) if not isinstance(need, Path)
+                else ModelLocation(f"the weights file {need.name}", need if need.is_file() else None, None,
+                                   () if need.is_file() else (need.name,))
+                for need in self._requirements(True, True)]
 
     def notes(self) -> list[str]:
         if self.prebuilt_enhancer is not None:

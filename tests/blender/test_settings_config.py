@@ -43,19 +43,11 @@ def test_preferences_map_to_model_sources(addon_registered, tmp_path):
     prefs = SimpleNamespace(model_set="PRETRAINED", enhancer_source="org/svd", unet_source=str(tmp_path),
                             decoder_source="", clip_model="ViT-B-32", clip_pretrained="laion2b_s34b_b79k",
                             vgg_source="timm/vgg19.tv_in1k", hub_token="secret", cache_dir=str(tmp_path / "cache"))
-    from gs_enhancer_addon.core.models import model_cache_dir, set_model_cache_dir
-
-    try:
-        models = models_config(prefs)
-        cache = model_cache_dir()
-    finally:
-        set_model_cache_dir(None)  # process-wide setting: leave it as it was
-    assert cache == tmp_path / "cache"
+    models = models_config(prefs)
+    assert models.cache_dir == tmp_path / "cache"  # a field of the config, no process-wide setting
     assert not models.tiny
     assert models.enhancer.base.location == "org/svd" and models.enhancer.base.token == "secret"
     assert models.enhancer.unet.location.rstrip("/") == str(tmp_path) and models.enhancer.decoder is None
     assert (models.clip.model_name, models.clip.pretrained) == ("ViT-B-32", "laion2b_s34b_b79k")
-    try:
-        assert models_config(SimpleNamespace(model_set="TINY", cache_dir=str(tmp_path / "cache"))).tiny
-    finally:
-        set_model_cache_dir(None)
+    tiny = models_config(SimpleNamespace(model_set="TINY", cache_dir=str(tmp_path / "cache")))
+    assert tiny.tiny and tiny.cache_dir == tmp_path / "cache"
