@@ -17,11 +17,13 @@ reached. Anything unavailable raises `ModelNotAvailableError` with a message say
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -159,12 +161,28 @@ def load_clip(spec: ClipSpec, device: str | torch.device = "cpu", offline: Optio
     plan = resolve_clip(spec, offline, cache_dir)
     precision = "fp16" if device.type == "cuda" else "fp32"
     try:
-        model = open_clip.create_model(plan.model_name, pretrained=None, load_weights=False, pretrained_text=False,
-                                       precision=precision, device=device)
+        with _no_random_init_warning():  # the weights are loaded right below
+            model = open_clip.create_model(plan.model_name, pretrained=None, load_weights=False,
+                                           pretrained_text=False, precision=precision, device=device)
     except (RuntimeError, ValueError, FileNotFoundError, KeyError) as exc:
         raise ModelNotAvailableError(f"CLIP '{spec.model_name}' could not be built from its config: {exc}") from exc
     load_weights_strictly(model, load_file(str(plan.weights)), plan.weights, "CLIP")
     return _wrap(model, open_clip.get_tokenizer(plan.model_name), device)
+
+
+@contextlib.contextmanager
+def _no_random_init_warning() -> Iterator[None]:
+    """Drop open_clip's "No pretrained weights loaded ... initialized randomly" root-logger warning
+    for the one create_model call whose weights `load_clip` loads itself."""
+    def keep(record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No pretrained weights loaded")
+
+    root = logging.getLogger()
+    root.addFilter(keep)
+    try:
+        yield
+    finally:
+        root.removeFilter(keep)
 
 
 def register_tiny_clip() -> str:
