@@ -207,7 +207,7 @@ def resolve_model(
     local = source.local_path
     if local is not None:
         if not local.is_dir():
-            raise ModelNotAvailableError(f"{_title(files)}: the folder {local} does not exist. "
+            raise ModelNotAvailableError(f"{_title(files)}: the folder {local} was not found. "
                                          "Check the path in the settings.")
         missing = missing_files(local, files)
         if missing:
@@ -262,7 +262,7 @@ def check_weights_file(path: Path, what: str) -> None:
         raise ModelNotAvailableError(f"{_title_of(what)} must be a .safetensors file, not '{path.name}' (pickled "
                                      ".bin/.pt/.pth weights are never loaded).")
     if not path.is_file():
-        raise ModelNotAvailableError(f"{_title_of(what)} {path} does not exist. Check the path in the settings.")
+        raise ModelNotAvailableError(f"{_title_of(what)} {path} was not found. Check the path in the settings.")
     problem = file_problem(path)
     if problem:
         raise ModelNotAvailableError(f"{_title_of(what)} {path} is damaged ({problem}). Replace it with a complete copy.")

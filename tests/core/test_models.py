@@ -38,7 +38,7 @@ def write_model(folder, weights: bytes | None = None):
 
 
 def test_a_local_folder_is_checked_file_by_file(tmp_path):
-    with pytest.raises(ModelNotAvailableError, match="does not exist"):
+    with pytest.raises(ModelNotAvailableError, match="was not found"):
         resolve_model(ModelSource(str(tmp_path / "missing")), FILES)
     (tmp_path / "config.json").write_text("{}")
     (tmp_path / "sub").mkdir()
