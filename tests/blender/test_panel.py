@@ -45,12 +45,13 @@ def test_panel_draws_real_properties_and_swaps_enhance_for_cancel(addon_register
 def test_preferences_draw_real_properties(addon_registered):
     from gs_enhancer_addon.blender.preferences import GSE_AP_preferences, draw_preferences
 
-    prefs = SimpleNamespace(bl_rna=GSE_AP_preferences.bl_rna, model_set="PRETRAINED", cache_dir="")
+    prefs = SimpleNamespace(bl_rna=GSE_AP_preferences.bl_rna, model_set="PRETRAINED", cache_dir="",
+                            models_found="the CLIP model: in the cache /x\nthe VGG-19: not downloaded (1 file(s) missing)")
     layout = LayoutRecorder()
     draw_preferences(layout, prefs)
     assert layout.all_valid(), layout.log
     ops = {entry[1] for entry in layout.log if entry[0] == "op"}
-    assert ops == {"gse.download_models", "gse.release_models"}
+    assert ops == {"gse.download_models", "gse.check_models", "gse.release_models"}
 
 
 def test_enhance_is_unavailable_without_a_splat(addon_registered):
