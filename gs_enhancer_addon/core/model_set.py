@@ -8,7 +8,8 @@ the real code paths offline. It is untrained: the pipeline runs end to end, imag
   tiny        the tiny set (default offline);
   hub         the public default repos (core/enhance/components.py, core/stylize/config.py);
   FOLDER      a folder holding `enhancer/` (diffusers layout), optionally `clip/` (open_clip
-              folder) and `vgg19/` (weights file or folder).
+              folder) and `vgg19/` (a .safetensors file, or a folder with
+              model.safetensors).
 """
 
 from __future__ import annotations
@@ -69,16 +70,21 @@ class ModelsConfig:
         return config
 
     def check_available(self, style: Optional["StylizeConfig"] = None) -> None:
-        """Offline and a real model missing: raise ModelNotAvailableError now, before any work.
+        """Check every file the loaders will open, before any work (present, configs parse,
+        safetensors headers sound); raise ModelNotAvailableError naming what is missing or damaged.
         `style`: the stylization settings when that stage will run (CLIP, and VGG-19 if it is the
-        content network). Online, missing weights are downloaded later by the stage that needs them."""
-        from .models import hub_offline
+        content network). Online, a model not downloaded yet is fetched later by its stage."""
+        from .models import check_model, check_weights_file, hub_offline
 
-        if self.tiny or not (hub_offline() if self.offline is None else self.offline):
+        if self.tiny:
             return
-        for fetch in self._fetchers(clip=style is not None,
-                                    vgg=style is not None and style.losses.content_network == "vgg19"):
-            fetch(None, True)  # every file the loaders will open: present, configs parse, safetensors headers sound
+        offline = hub_offline() if self.offline is None else self.offline
+        for need in self._requirements(clip=style is not None,
+                                       vgg=style is not None and style.losses.content_network == "vgg19"):
+            if isinstance(need, Path):
+                check_weights_file(need, "the weights file")
+            else:
+                check_model(*need, cache_dir=self.cache_dir, offline=offline)
 
     def load_enhancer(self, device, progress=None, precision: str = "auto"):
         """The EnhancerPipeline on `device`, kept loaded for the next job until release_models().

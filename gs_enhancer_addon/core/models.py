@@ -227,6 +227,19 @@ def resolve_model(
     return folder
 
 
+def check_model(source: ModelSource, files: ModelFiles, *, cache_dir: Optional[str | Path] = None,
+                offline: bool = True) -> None:
+    """The pre-flight check, without network: offline, `resolve_model` (everything must be there);
+    online, the files already present are checked and a hub model not cached yet is left for the
+    download."""
+    if offline or source.local_path is not None:
+        resolve_model(source, files, cache_dir=cache_dir, offline=True)
+        return
+    found = locate_model(source, files, cache_dir)
+    if found.folder is not None:
+        check_files(found.folder, files, source)
+
+
 def check_files(folder: Path, files: ModelFiles, source: Optional[ModelSource] = None) -> None:
     """Raise ModelNotAvailableError for the first listed file that is unreadable: a config that is
     not JSON, or a safetensors file whose header does not parse or does not cover the file
