@@ -332,17 +332,16 @@ def _download(source: ModelSource, files: ModelFiles, cache_dir: Optional[str | 
               progress: Optional[ProgressFn]) -> Path:
     """Fetch exactly `files` from the hub into the download folder; returns the (sub)folder.
 
-    A dry run first lists which of the files the repo has (one metadata call), so a file the
-    repo lacks is named as such, and nothing is downloaded for a repo that cannot serve them all."""
-    from huggingface_hub import snapshot_download
+    The repo's file list is read first (one metadata call), so a file the repo lacks is named as
+    such and nothing is downloaded from a repo that cannot serve them all."""
+    from huggingface_hub import HfApi, snapshot_download
 
     prefix = f"{source.subfolder}/" if source.subfolder else ""
     wanted = [prefix + name for name in files.files]
-    common = dict(revision=source.revision, token=source.token, cache_dir=str(model_cache_dir(cache_dir)),
-                  allow_patterns=wanted, etag_timeout=ETAG_TIMEOUT_S)
     report(progress, 0.0, f"Looking up {files.name} on the hub ({source.repo_id})")
     try:
-        listed = {info.filename for info in snapshot_download(source.repo_id, dry_run=True, **common)}
+        info = HfApi().model_info(source.repo_id, revision=source.revision, token=source.token, timeout=ETAG_TIMEOUT_S)
+        listed = {sibling.rfilename for sibling in info.siblings or ()}
         absent = [name for name, path in zip(files.files, wanted) if path not in listed]
         if absent:
             raise ModelNotAvailableError(
@@ -350,11 +349,16 @@ def _download(source: ModelSource, files: ModelFiles, cache_dir: Optional[str | 
                 "files are loaded (safetensors weights; pickled .bin/.pt files are never read): use a repo or "
                 "folder that has them.")
         snapshot = Path(snapshot_download(
-            source.repo_id, tqdm_class=progress_tqdm_class(progress, f"Downloading {source.repo_id}"), **common))
+            source.repo_id, revision=info.sha or source.revision, token=source.token,
+            cache_dir=str(model_cache_dir(cache_dir)), allow_patterns=wanted, etag_timeout=ETAG_TIMEOUT_S,
+            tqdm_class=progress_tqdm_class(progress, f"Downloading {source.repo_id}")))
     except ModelNotAvailableError:
         raise
-    except Exception as exc:  # noqa: BLE001 - huggingface_hub's errors, mapped to what the user can do
-        raise _hub_error(source, files, cache_dir, exc) from exc
+    except Exception as exc:  # noqa: BLE001 - huggingface_hub's and httpx's errors, in words (others re-raised)
+        error = _hub_error(source, files, cache_dir, exc)
+        if error is exc:
+            raise
+        raise error from exc
     folder = snapshot / source.subfolder if source.subfolder else snapshot
     missing = missing_files(folder, files)
     if missing:
@@ -365,26 +369,23 @@ def _download(source: ModelSource, files: ModelFiles, cache_dir: Optional[str | 
 
 
 def _hub_error(source: ModelSource, files: ModelFiles, cache_dir: Optional[str | Path],
-               exc: Exception) -> ModelNotAvailableError:
-    """huggingface_hub's exception (or the one behind its dry-run error) as a message to act on."""
-    from huggingface_hub.errors import (
-        GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError,
-    )
+               exc: Exception) -> Exception:
+    """huggingface_hub's exception as a ModelNotAvailableError to act on; anything else as it is."""
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
-    cause = exc.__cause__ if type(exc).__name__ == "DryRunError" and exc.__cause__ is not None else exc
-    if isinstance(cause, GatedRepoError):
+    if isinstance(exc, GatedRepoError):
         return ModelNotAvailableError(
             f"{_title(files)}: the hub repo {source.repo_id} is gated. To get it: "
             f"{fix_command(source, files.files, replace(files, gated=True))}, "
             "or set a token in the add-on preferences.")
-    if isinstance(cause, (RepositoryNotFoundError, RevisionNotFoundError)):
+    if isinstance(exc, (RepositoryNotFoundError, RevisionNotFoundError)):
         return ModelNotAvailableError(f"{_title(files)}: the hub has no repo {source.describe()} (or it is private "
                                       "and no token was given). Check the name in the settings.")
-    if isinstance(cause, (LocalEntryNotFoundError, OSError, HfHubHTTPError)) or cause is not exc:
+    if isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in ("httpx", "httpcore"):  # no network
         missing = locate_model(source, files, cache_dir).missing
         return ModelNotAvailableError(_missing_message(
-            source, files, missing, cache_dir, f"the hub could not be reached ({type(cause).__name__})"))
-    raise exc
+            source, files, missing, cache_dir, f"the hub could not be reached ({type(exc).__name__})"))
+    return exc
 
 
 def progress_tqdm_class(progress: Optional[ProgressFn], message: str):
