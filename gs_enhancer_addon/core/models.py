@@ -83,9 +83,6 @@ class ModelFiles:
     files: tuple[str, ...]  # configs (*.json) and weights (*.safetensors), forward slashes
     gated: bool = False  # the hub repo needs an accepted licence and a login (SVD)
 
-    def weights(self) -> tuple[str, ...]:
-        return tuple(f for f in self.files if f.endswith(".safetensors"))
-
 
 @dataclass(frozen=True)
 class ModelLocation:
@@ -98,7 +95,8 @@ class ModelLocation:
 
     def describe(self) -> str:
         if self.folder is None:
-            return f"{self.name}: not downloaded ({len(self.missing)} file(s) missing)"
+            shown = ", ".join(self.missing[:3]) + (f" and {len(self.missing) - 3} more" if len(self.missing) > 3 else "")
+            return f"{self.name}: not found (missing {shown})"
         if self.cache is not None:
             return f"{self.name}: in the cache {self.cache}"
         return f"{self.name}: local {'folder' if self.folder.is_dir() else 'file'} {self.folder}"
@@ -172,21 +170,44 @@ def missing_files(folder: Path, files: ModelFiles) -> list[str]:
 def locate_model(source: ModelSource, files: ModelFiles, cache_dir: Optional[str | Path] = None) -> ModelLocation:
     """Where `source` is complete now, without network or loading: its local folder, or the first
     hub cache (see `search_caches`) whose snapshot holds every listed file."""
+    return next(iter(_complete_copies(source, files, cache_dir)))
+
+
+def _complete_copies(source: ModelSource, files: ModelFiles, cache_dir: Optional[str | Path]) -> list[ModelLocation]:
+    """Every complete copy in search order (files present, not yet checked); when there is none,
+    one entry with folder None and the fewest missing files of any copy."""
     local = source.local_path
     if local is not None:
         missing = tuple(missing_files(local, files)) if local.is_dir() else files.files
-        return ModelLocation(files.name, None if missing else local, None, missing)
-    fewest: tuple[str, ...] = files.files
+        return [ModelLocation(files.name, None if missing else local, None, missing)]
+    complete, fewest = [], files.files
     for cache in search_caches(cache_dir):
         snapshot = cached_snapshot(cache, source.repo_id, source.revision)
         if snapshot is None:
             continue
         folder = snapshot / source.subfolder if source.subfolder else snapshot
         missing = tuple(missing_files(folder, files))
-        if not missing:
-            return ModelLocation(files.name, folder, cache)
-        fewest = min(fewest, missing, key=len)
-    return ModelLocation(files.name, None, None, fewest)
+        if missing:
+            fewest = min(fewest, missing, key=len)
+        else:
+            complete.append(ModelLocation(files.name, folder, cache))
+    return complete or [ModelLocation(files.name, None, None, fewest)]
+
+
+def _sound_copy(source: ModelSource, files: ModelFiles, cache_dir: Optional[str | Path]) -> ModelLocation:
+    """The first complete copy whose files all pass `check_files` (a damaged copy in one cache does
+    not hide a sound one in the other); raises the first copy's damage when none is sound."""
+    copies = _complete_copies(source, files, cache_dir)
+    first_error: Optional[ModelNotAvailableError] = None
+    for copy in copies:
+        if copy.folder is None:
+            return copy
+        try:
+            check_files(copy.folder, files, source)
+            return copy
+        except ModelNotAvailableError as exc:
+            first_error = first_error or exc
+    raise first_error
 
 
 def resolve_model(
@@ -216,13 +237,12 @@ def resolve_model(
                 "files are loaded (safetensors weights; .bin/.pt/.ckpt files are never read).")
         check_files(local, files)
         return local
-    found = locate_model(source, files, cache_dir)
-    folder = found.folder
-    if folder is None:
-        if offline:
-            raise ModelNotAvailableError(_missing_message(source, files, found.missing, cache_dir,
-                                                          "offline mode is on"))
-        folder = _download(source, files, cache_dir, progress)
+    found = _sound_copy(source, files, cache_dir)
+    if found.folder is not None:
+        return found.folder
+    if offline:
+        raise ModelNotAvailableError(_missing_message(source, files, found.missing, cache_dir, "offline mode is on"))
+    folder = _download(source, files, cache_dir, progress)
     check_files(folder, files, source)
     return folder
 
@@ -234,10 +254,8 @@ def check_model(source: ModelSource, files: ModelFiles, *, cache_dir: Optional[s
     download."""
     if offline or source.local_path is not None:
         resolve_model(source, files, cache_dir=cache_dir, offline=True)
-        return
-    found = locate_model(source, files, cache_dir)
-    if found.folder is not None:
-        check_files(found.folder, files, source)
+    else:
+        _sound_copy(source, files, cache_dir)  # raises when every cached copy is damaged
 
 
 def check_files(folder: Path, files: ModelFiles, source: Optional[ModelSource] = None) -> None:

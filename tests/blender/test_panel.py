@@ -46,7 +46,7 @@ def test_preferences_draw_real_properties(addon_registered):
     from gs_enhancer_addon.blender.preferences import GSE_AP_preferences, draw_preferences
 
     prefs = SimpleNamespace(bl_rna=GSE_AP_preferences.bl_rna, model_set="PRETRAINED", cache_dir="",
-                            models_found="the CLIP model: in the cache /x\nthe VGG-19: not downloaded (1 file(s) missing)")
+                            models_found="the CLIP model: in the cache /x\nthe VGG-19: not found (missing model.safetensors)")
     layout = LayoutRecorder()
     draw_preferences(layout, prefs)
     assert layout.all_valid(), layout.log

@@ -83,4 +83,4 @@ def test_check_models_says_where_each_model_is(addon_registered, tmp_path, monke
     hub = SimpleNamespace(**{**vars(prefs), "enhancer_source": "stabilityai/stable-video-diffusion-img2vid-xt",
                              "clip_model": "ViT-B-32", "clip_pretrained": "laion2b_s34b_b79k",
                              "vgg_source": "timm/vgg19.tv_in1k"})
-    assert all("not downloaded" in line for line in check_models(hub))
+    assert all(": not found (missing " in line for line in check_models(hub))

@@ -166,6 +166,20 @@ def test_a_truncated_weights_file_is_a_model_error(repos, tmp_path, repo, name):
             models.load_style_models(STYLE, "cpu")
 
 
+def test_a_damaged_copy_does_not_hide_a_sound_one_in_the_other_cache(repos, tmp_path, monkeypatch):
+    """The fix for a damaged file (`hf download ... --force-download`) fills the standard cache;
+    the damaged copy in the add-on's folder, searched first, must not win."""
+    own, standard = tmp_path / "own", tmp_path / "standard"
+    monkeypatch.setenv("HF_HUB_CACHE", str(standard))
+    fill(own, repos, trees=False)
+    truncate(locate_model(ModelSource(VGG_REPO), VGG_FILES, own).folder / "model.safetensors")
+    with pytest.raises(ModelNotAvailableError, match="damaged"):
+        load_vgg19(VggSpec(width_divisor=16), offline=True, cache_dir=own)
+    put_in_hub_cache(standard, VGG_REPO, repos[VGG_REPO], files=VGG_FILES.files)
+    load_vgg19(VggSpec(width_divisor=16), offline=True, cache_dir=own)
+    assert locate_model(ModelSource(VGG_REPO), VGG_FILES, own).cache == own  # found first, but damaged
+
+
 def test_a_damaged_local_weights_file_is_a_model_error(tmp_path):
     path = tmp_path / "vgg19.safetensors"
     path.write_bytes(b"\x00" * 64)
