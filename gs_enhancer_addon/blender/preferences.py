@@ -1,7 +1,7 @@
 """Add-on preferences (Edit > Preferences > Add-ons > Splat Enhancer): where the models come from.
 
-Nothing here imports torch: the model-set conversion imports core modules only when a job or a
-download starts.
+Nothing here imports torch: the defaults come from torch-free core modules, and the model-set
+conversion imports the rest only when a job, a download or a check starts.
 """
 
 from __future__ import annotations
@@ -11,15 +11,18 @@ from pathlib import Path
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
+from ..core.models import DEFAULT_ENHANCER_REPO, model_cache_dir, standard_hub_cache
+from ..core.stylize.config import ClipSpec, VggSpec
+
 # The add-on's own package: "gs_enhancer_addon" in a checkout, "bl_ext.<repo>.splat_enhancer"
 # once installed as an extension. Blender looks preferences up by this name.
 ADDON_PACKAGE = __package__.rpartition(".")[0]
 
-# Public defaults (kept in sync with core/enhance/components.py and core/stylize/config.py by a test).
-DEFAULT_ENHANCER = "stabilityai/stable-video-diffusion-img2vid-xt"
-DEFAULT_CLIP_MODEL = "ViT-B-32"
-DEFAULT_CLIP_PRETRAINED = "laion2b_s34b_b79k"
-DEFAULT_VGG = "timm/vgg19.tv_in1k"
+# Public defaults: the core's own (torch-free modules), never copied.
+DEFAULT_ENHANCER = DEFAULT_ENHANCER_REPO
+DEFAULT_CLIP_MODEL = ClipSpec().model_name
+DEFAULT_CLIP_PRETRAINED = ClipSpec().pretrained
+DEFAULT_VGG = VggSpec().source
 
 
 def _backend_items(registry_name: str):
@@ -85,8 +88,13 @@ class GSE_AP_preferences(bpy.types.AddonPreferences):
         subtype="PASSWORD", default="",
     )
     cache_dir: StringProperty(
-        name="Model Cache", description="Where downloaded models are kept (empty: the extension's user folder)",
+        name="Model Cache", description="Where downloaded models are kept (empty: the extension's user folder). "
+        "The standard Hugging Face cache is always searched too, and used when it holds a model",
         subtype="DIR_PATH", default="",
+    )
+    models_found: StringProperty(
+        name="Models Found", description="Where each model was found by the last Check Models (one per line)",
+        default="", options={"HIDDEN", "SKIP_SAVE"},
     )
 
     def draw(self, context):
@@ -106,11 +114,14 @@ def draw_preferences(layout, prefs) -> None:
             column.prop(prefs, name)
     column.prop(prefs, "hub_token")
     layout.prop(prefs, "cache_dir")
-    cache = model_cache_path(prefs, create=False)
-    layout.label(text=f"Cache in use: {cache or 'the Hugging Face cache ($GS_ENHANCER_MODEL_CACHE if set)'}")
+    for line in cache_lines(prefs):
+        layout.label(text=line)
     row = layout.row()
     row.operator("gse.download_models", icon="IMPORT")
+    row.operator("gse.check_models", icon="VIEWZOOM")
     row.operator("gse.release_models", icon="TRASH")
+    for line in prefs.models_found.splitlines():
+        layout.label(text=line, icon="CHECKMARK" if ": not " not in line else "ERROR")
     if not bpy.app.online_access:
         layout.label(text="Online access is off (Preferences > System > Network): downloads are disabled.", icon="INFO")
 
@@ -140,25 +151,63 @@ def backend_choices(prefs) -> dict[str, str]:
     return {kind: getattr(prefs, prop) for kind, (prop, _registry) in BACKEND_PROPERTIES.items() if getattr(prefs, prop)}
 
 
+def cache_lines(prefs) -> list[str]:
+    """The caches in words: where downloads go, and the standard cache that is searched too."""
+    downloads = model_cache_dir(model_cache_path(prefs, create=False))
+    lines = [f"Downloads go to: {downloads}"]
+    if downloads != standard_hub_cache():
+        lines.append(f"Also searched for models already there: {standard_hub_cache()}")
+    return lines
+
+
 def models_config(prefs):
     """Preferences -> core.model_set.ModelsConfig (None prefs: the tiny set, as in tests)."""
     from ..core.enhance.config import EnhancerSources
     from ..core.model_set import ModelsConfig
-    from ..core.models import ModelSource, set_model_cache_dir
-    from ..core.stylize.config import ClipSpec, VggSpec
+    from ..core.models import ModelSource
 
     if prefs is None:  # registered without being enabled (tests): the tiny set, default cache
         return ModelsConfig(tiny=True)
-    set_model_cache_dir(model_cache_path(prefs))
+    cache_dir = model_cache_path(prefs)
     if prefs.model_set == "TINY":
-        return ModelsConfig(tiny=True)
+        return ModelsConfig(tiny=True, cache_dir=cache_dir)
     token = prefs.hub_token or None
     optional = lambda path: ModelSource(bpy.path.abspath(path), token=token) if path else None  # noqa: E731
     enhancer = EnhancerSources(base=ModelSource(prefs.enhancer_source, token=token),
                                unet=optional(prefs.unet_source), decoder=optional(prefs.decoder_source))
     return ModelsConfig(tiny=False, enhancer=enhancer,
                         clip=ClipSpec(model_name=prefs.clip_model, pretrained=prefs.clip_pretrained),
-                        vgg=VggSpec(source=prefs.vgg_source), offline=not bpy.app.online_access)
+                        vgg=VggSpec(source=prefs.vgg_source), offline=not bpy.app.online_access,
+                        cache_dir=cache_dir)
 
 
-CLASSES = (GSE_AP_preferences,)
+def check_models(prefs) -> list[str]:
+    """Where each configured model is now (which cache, a local folder, or what is missing), as
+    lines for the preferences; looks at files only: no network, no loading."""
+    return [location.describe() for location in models_config(prefs).locate()]
+
+
+class GSE_OT_check_models(bpy.types.Operator):
+    """Show where each configured model is: the extension's folder, the standard Hugging Face cache, a local folder, or missing"""
+
+    bl_idname = "gse.check_models"
+    bl_label = "Check Models"
+
+    def execute(self, context):
+        from ..core.errors import GsEnhancerError
+
+        prefs = get_preferences(context)
+        if prefs is None or prefs.model_set == "TINY":
+            self.report({"INFO"}, "The tiny test models are built locally; nothing to check.")
+            return {"CANCELLED"}
+        try:
+            lines = check_models(prefs)
+        except GsEnhancerError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        prefs.models_found = "\n".join(lines)
+        self.report({"INFO"}, "; ".join(lines))
+        return {"FINISHED"}
+
+
+CLASSES = (GSE_AP_preferences, GSE_OT_check_models)

@@ -11,7 +11,8 @@ the real code paths offline. It is untrained: the pipeline runs end to end, imag
   tiny        the tiny set (default offline);
   hub         the public default repos (core/enhance/config.py, core/stylize/config.py);
   FOLDER      a folder holding `enhancer/` (diffusers layout), optionally `clip/` (open_clip
-              folder) and `vgg19/` (weights file or folder).
+              folder) and `vgg19/` (a .safetensors file, or a folder with
+              model.safetensors).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from typing import Optional
 
 from .enhance.config import EnhancerSources
 from .errors import InputError
-from .models import ModelSource, resolve_model_source
-from .stylize.config import ClipSpec, VggSpec
+from .models import ModelLocation, ModelSource, locate_model, resolve_model
+from .stylize.config import ClipSpec, StylizeConfig, VggSpec
 
 TINY_NOTE = ("The models are the tiny, untrained offline set: every stage ran for real, but the images are not "
              "improved. Point --models (or the add-on preferences) at real weights for useful results.")
@@ -36,6 +37,8 @@ class ModelsConfig:
     clip: ClipSpec = field(default_factory=ClipSpec)  # default: ViT-B-32, LAION-2B
     vgg: VggSpec = field(default_factory=VggSpec)
     offline: Optional[bool] = None  # None: follow HF_HUB_OFFLINE; True: never download
+    cache_dir: Optional[Path] = None  # hub download folder; None: $GS_ENHANCER_MODEL_CACHE, else the standard
+    #                                   Hugging Face cache (which is always searched too; core/models.py)
     seed: int = 0  # the tiny set's seed
 
     @classmethod
@@ -64,47 +67,65 @@ class ModelsConfig:
 
         return hub_offline() if self.offline is None else self.offline
 
-    def check_enhancer_available(self) -> None:
-        """Offline and an enhancer model missing: ModelNotAvailableError now, before any work.
-        Online, missing weights are downloaded later by the stage that needs them."""
-        if not self.tiny and self.offline_now():
-            for fetch in self._enhancer_fetchers():
-                fetch(None, True)
+    def check_available(self, style: Optional[StylizeConfig] = None, *, enhancer: bool = True) -> None:
+        """Check every file the loaders will open, before any work (present, configs parse,
+        safetensors headers sound); raise ModelNotAvailableError naming what is missing or damaged.
+        `enhancer`: the enhancer's models; `style`: the stylization settings when that stage will run
+        (CLIP, and VGG-19 if it is the content network). Offline everything must be there; online,
+        what is cached is verified and a model not downloaded yet is fetched later by its stage."""
+        from .models import check_model, check_weights_file
 
-    def check_style_available(self, content_network: str) -> None:
-        """As check_enhancer_available, for CLIP and (when it is the content network) VGG-19."""
-        if not self.tiny and self.offline_now():
-            for fetch in self._style_fetchers(vgg=content_network == "vgg19"):
-                fetch(None, True)
+        if self.tiny:
+            return
+        offline = self.offline_now()
+        for need in self._requirements(enhancer=enhancer, clip=style is not None,
+                                       vgg=style is not None and style.losses.content_network == "vgg19"):
+            if isinstance(need, Path):
+                check_weights_file(need, "the weights file")
+            else:
+                check_model(*need, cache_dir=self.cache_dir, offline=offline)
 
     def download(self, progress=None, cancel=None) -> None:
         """Fetch every configured model into the cache now (the preferences' Download button)."""
         from .progress import check_cancel, sub_progress
 
-        fetchers = self._enhancer_fetchers() + self._style_fetchers(vgg=True)
+        fetchers = self._fetchers()
         for i, fetch in enumerate(fetchers):
             check_cancel(cancel)
             fetch(sub_progress(progress, i / len(fetchers), (i + 1) / len(fetchers)), False)
 
-    def _enhancer_fetchers(self) -> list:
-        """One callable (progress, offline) per enhancer model: the same rules as loading it."""
-        from .enhance.components import resolve_enhancer_base
+    def _fetchers(self) -> list:
+        """One callable (progress, offline) per model to resolve: the loaders' own exact file lists."""
+        from .models import check_weights_file
 
-        fetchers = [lambda progress, offline: resolve_enhancer_base(self.enhancer, progress, offline)]
-        for extra in (self.enhancer.unet, self.enhancer.decoder):
-            if extra is not None:
-                fetchers.append(lambda progress, offline, s=extra: resolve_model_source(s, progress=progress,
-                                                                                       offline=offline))
+        fetchers = []
+        for need in self._requirements(enhancer=True, clip=True, vgg=True):
+            if isinstance(need, Path):  # a weights file named by the user
+                fetchers.append(lambda progress, offline, path=need: check_weights_file(path, "the weights file"))
+            else:
+                fetchers.append(lambda progress, offline, n=need: resolve_model(
+                    *n, cache_dir=self.cache_dir, progress=progress, offline=offline))
         return fetchers
 
-    def _style_fetchers(self, vgg: bool) -> list:
-        from .stylize.clip_model import resolve_clip
-        from .stylize.vgg import vgg_weights_file
+    def _requirements(self, enhancer: bool, clip: bool, vgg: bool) -> list:
+        """(source, ModelFiles) per model, or the Path of a single weights file."""
+        from .enhance.components import enhancer_requirements
+        from .stylize.clip_model import clip_requirement
+        from .stylize.vgg import vgg_requirement
 
-        fetchers = [lambda progress, offline: resolve_clip(self.clip, offline)]
-        if vgg:
-            fetchers.append(lambda progress, offline: vgg_weights_file(self.vgg.source, offline))
-        return fetchers
+        needs = list(enhancer_requirements(self.enhancer)) if enhancer else []
+        needs += [clip_requirement(self.clip)] if clip else []
+        needs += [vgg_requirement(self.vgg.source)] if vgg else []
+        return needs
+
+    def locate(self) -> list[ModelLocation]:
+        """Where each configured model is now (local folder, which hub cache, or missing); no network."""
+        if self.tiny:
+            return []
+        return [locate_model(*need, cache_dir=self.cache_dir) if not isinstance(need, Path)
+                else ModelLocation(f"the weights file {need.name}", need if need.is_file() else None, None,
+                                   () if need.is_file() else (need.name,))
+                for need in self._requirements(True, True, True)]
 
     def notes(self) -> list[str]:
         return [TINY_NOTE] if self.tiny else []

@@ -46,12 +46,13 @@ def test_preferences_draw_real_properties(addon_registered):
     from gs_enhancer_addon.blender.preferences import GSE_AP_preferences, draw_preferences
 
     prefs = SimpleNamespace(bl_rna=GSE_AP_preferences.bl_rna, model_set="PRETRAINED", cache_dir="",
-                            enhancer_backend="svd", stylizer_backend="clipstyler")
+                            enhancer_backend="svd", stylizer_backend="clipstyler",
+                            models_found="the CLIP model: in the cache /x\nthe VGG-19: not found (missing model.safetensors)")
     layout = LayoutRecorder()
     draw_preferences(layout, prefs)
     assert layout.all_valid(), layout.log
     ops = {entry[1] for entry in layout.log if entry[0] == "op"}
-    assert ops == {"gse.download_models", "gse.release_models"}
+    assert ops == {"gse.download_models", "gse.check_models", "gse.release_models"}
     drawn = [entry[1] for entry in layout.log if entry[0] == "prop"]
     assert drawn.index("enhancer_backend") < drawn.index("enhancer_source") < drawn.index("stylizer_backend")
     assert drawn.index("stylizer_backend") < drawn.index("clip_model")
@@ -69,7 +70,7 @@ def test_a_registered_backend_appears_in_the_preferences(addon_registered):
     try:
         assert ("toy", "Toy Fixer", "A single-step fixer (test)") in _backend_items("ENHANCERS")(None, None)
         prefs = SimpleNamespace(bl_rna=GSE_AP_preferences.bl_rna, model_set="PRETRAINED", cache_dir="",
-                                enhancer_backend="toy", stylizer_backend="clipstyler")
+                                enhancer_backend="toy", stylizer_backend="clipstyler", models_found="")
         layout = LayoutRecorder()
         draw_preferences(layout, prefs)
         drawn = [entry[1] for entry in layout.log if entry[0] == "prop"]

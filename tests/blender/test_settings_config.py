@@ -49,19 +49,45 @@ def test_preferences_map_to_model_sources(addon_registered, tmp_path):
     prefs = SimpleNamespace(model_set="PRETRAINED", enhancer_source="org/svd", unet_source=str(tmp_path),
                             decoder_source="", clip_model="ViT-B-32", clip_pretrained="laion2b_s34b_b79k",
                             vgg_source="timm/vgg19.tv_in1k", hub_token="secret", cache_dir=str(tmp_path / "cache"))
-    from gs_enhancer_addon.core.models import model_cache_dir, set_model_cache_dir
-
-    try:
-        models = models_config(prefs)
-        cache = model_cache_dir()
-    finally:
-        set_model_cache_dir(None)  # process-wide setting: leave it as it was
-    assert cache == tmp_path / "cache"
+    models = models_config(prefs)
+    assert models.cache_dir == tmp_path / "cache"  # a field of the config, no process-wide setting
     assert not models.tiny
     assert models.enhancer.base.location == "org/svd" and models.enhancer.base.token == "secret"
     assert models.enhancer.unet.location.rstrip("/") == str(tmp_path) and models.enhancer.decoder is None
     assert (models.clip.model_name, models.clip.pretrained) == ("ViT-B-32", "laion2b_s34b_b79k")
-    try:
-        assert models_config(SimpleNamespace(model_set="TINY", cache_dir=str(tmp_path / "cache"))).tiny
-    finally:
-        set_model_cache_dir(None)
+    tiny = models_config(SimpleNamespace(model_set="TINY", cache_dir=str(tmp_path / "cache")))
+    assert tiny.tiny and tiny.cache_dir == tmp_path / "cache"
+
+
+def test_preference_defaults_are_the_core_defaults(addon_registered):
+    from gs_enhancer_addon.blender.preferences import GSE_AP_preferences
+    from gs_enhancer_addon.core.enhance.config import EnhancerSources
+    from gs_enhancer_addon.core.stylize.config import ClipSpec, VggSpec
+
+    default = lambda name: GSE_AP_preferences.bl_rna.properties[name].default  # noqa: E731 - as registered
+    assert default("enhancer_source") == EnhancerSources().base.location
+    assert (default("clip_model"), default("clip_pretrained")) == (ClipSpec().model_name, ClipSpec().pretrained)
+    assert default("vgg_source") == VggSpec().source
+
+
+@pytest.mark.needs_torch  # builds the tiny models
+def test_check_models_says_where_each_model_is(addon_registered, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from gs_enhancer_addon.blender.preferences import cache_lines, check_models
+    from gs_enhancer_addon.core.enhance.components import ensure_tiny_enhancer
+    from gs_enhancer_addon.core.stylize.backend import ensure_tiny_style_models
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "standard"))
+    clip_dir, vgg_file = ensure_tiny_style_models(tmp_path / "tiny")
+    prefs = SimpleNamespace(model_set="PRETRAINED", enhancer_source=str(ensure_tiny_enhancer(tmp_path / "tiny")),
+                            unet_source="", decoder_source="", clip_model=str(clip_dir), clip_pretrained="",
+                            vgg_source=str(vgg_file), hub_token="", cache_dir=str(tmp_path / "own"))
+    lines = check_models(prefs)
+    assert [line.split(": ")[1].split(" ")[:2] for line in lines] == [["local", "folder"]] * 2 + [["local", "file"]]
+    assert cache_lines(prefs) == [f"Downloads go to: {tmp_path / 'own'}",
+                                  f"Also searched for models already there: {tmp_path / 'standard'}"]
+    hub = SimpleNamespace(**{**vars(prefs), "enhancer_source": "stabilityai/stable-video-diffusion-img2vid-xt",
+                             "clip_model": "ViT-B-32", "clip_pretrained": "laion2b_s34b_b79k",
+                             "vgg_source": "timm/vgg19.tv_in1k"})
+    assert all(": not found (missing " in line for line in check_models(hub))

@@ -158,25 +158,6 @@ def test_save_load_round_trip_offline(pipe, tmp_path):
     assert torch.allclose(loaded(frames, FAST), EnhancerPipeline(**dummy_components(seed=0))(frames, FAST), atol=1e-5)
 
 
-def test_loads_from_hub_cache_offline(tmp_path):
-    """A hub repo id resolves from the local hub cache with HF_HUB_OFFLINE=1 (no network)."""
-    import shutil
-
-    from gs_enhancer_addon.core import models
-
-    folder = ensure_tiny_enhancer(tmp_path / "src")
-    repo = tmp_path / "cache" / "models--tiny-org--tiny-enhancer"
-    shutil.copytree(folder, repo / "snapshots" / ("a" * 40))
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text("a" * 40)
-    models.set_model_cache_dir(tmp_path / "cache")
-    try:
-        pipe = load_enhancer(EnhancerSources(base=ModelSource("tiny-org/tiny-enhancer"), variant=None))
-    finally:
-        models.set_model_cache_dir(None)
-    assert isinstance(pipe, EnhancerPipeline) and pipe.unet.config.num_frames == 4
-
-
 @pytest.mark.cuda
 def test_bfloat16_with_offload_on_cuda(tmp_path):
     folder = ensure_tiny_enhancer(tmp_path)

@@ -163,7 +163,7 @@ def test_offline_check_covers_the_default_clip(monkeypatch):
     models = ModelsConfig(tiny=False, enhancer=EnhancerSources(base=ModelSource(str(enhancer)), variant=None))
     config = tiny_config("a watercolor painting")
     config.models = models
-    models.check_enhancer_available()  # no style: the enhancer alone is enough
+    models.check_available()  # no style: the enhancer alone is enough
     EnhanceJob(dataclasses.replace(config, stylize=dataclasses.replace(config.stylize, text=""))).check_inputs(
         sample_scene(SMALL), sample_cameras(SMALL), "references")
     with pytest.raises(ModelNotAvailableError):

@@ -1,15 +1,19 @@
-"""Model registry: local paths, hub ids, offline errors, download progress."""
+"""Model registry: local paths, hub ids, caches, messages, download progress."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
 from gs_enhancer_addon.core import models
 from gs_enhancer_addon.core.errors import ModelNotAvailableError
 from gs_enhancer_addon.core.models import (
-    ModelSource, is_local_location, model_cache_dir, progress_tqdm_class, require_files, resolve_model_source,
-    safetensors_file_in, set_model_cache_dir,
+    ModelFiles, ModelSource, cached_snapshot, file_problem, fix_command, is_local_location, model_cache_dir,
+    progress_tqdm_class, resolve_model, search_caches, standard_hub_cache,
 )
+
+FILES = ModelFiles("the test model", ("config.json", "sub/model.safetensors"))
 
 
 def test_hub_ids_and_local_paths_are_told_apart(tmp_path):
@@ -19,45 +23,90 @@ def test_hub_ids_and_local_paths_are_told_apart(tmp_path):
     assert is_local_location("./models/svd") and is_local_location("/opt/svd") and is_local_location("C:\\svd")
     assert ModelSource("hf-hub:org/name").repo_id == "org/name"
     assert ModelSource(str(tmp_path)).repo_id is None
+    assert ModelSource(str(tmp_path), subfolder="unet").local_path == tmp_path / "unet"
 
 
-def test_local_folder_resolves_with_subfolder(tmp_path):
-    (tmp_path / "unet").mkdir()
-    assert resolve_model_source(ModelSource(str(tmp_path), subfolder="unet")) == tmp_path / "unet"
-    with pytest.raises(ModelNotAvailableError, match="not found"):
-        resolve_model_source(ModelSource(str(tmp_path / "missing")))
+def write_model(folder, weights: bytes | None = None):
+    from safetensors.torch import save_file
+    import torch
+
+    (folder / "sub").mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps({"a": 1}))
+    save_file({"w": torch.zeros(4)}, str(folder / "sub" / "model.safetensors"))
+    if weights is not None:
+        (folder / "sub" / "model.safetensors").write_bytes(weights)
 
 
-def test_offline_uncached_hub_repo_gives_a_clear_error(tmp_path):
-    set_model_cache_dir(tmp_path)
-    try:
-        with pytest.raises(ModelNotAvailableError) as info:
-            resolve_model_source(ModelSource("someone/not-cached-model"), offline=True)
-    finally:
-        set_model_cache_dir(None)
+def test_a_local_folder_is_checked_file_by_file(tmp_path):
+    with pytest.raises(ModelNotAvailableError, match="was not found"):
+        resolve_model(ModelSource(str(tmp_path / "missing")), FILES)
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "model.bin").write_bytes(b"pickle")
+    with pytest.raises(ModelNotAvailableError, match=r"missing sub/model.safetensors\. Only these exact files"):
+        resolve_model(ModelSource(str(tmp_path)), FILES)
+    write_model(tmp_path)
+    assert resolve_model(ModelSource(str(tmp_path)), FILES) == tmp_path
+
+
+def test_damaged_files_are_named(tmp_path):
+    write_model(tmp_path, weights=b"\x10\x00\x00\x00\x00\x00\x00\x00{broken")
+    with pytest.raises(ModelNotAvailableError, match=r"sub/model.safetensors is damaged \(.*header"):
+        resolve_model(ModelSource(str(tmp_path)), FILES)
+    write_model(tmp_path)
+    (tmp_path / "config.json").write_text("{not json")
+    assert file_problem(tmp_path / "config.json") and file_problem(tmp_path / "sub" / "model.safetensors") is None
+    with pytest.raises(ModelNotAvailableError, match="config.json is damaged"):
+        resolve_model(ModelSource(str(tmp_path)), FILES)
+
+
+def test_offline_uncached_hub_repo_names_files_caches_and_the_hf_command(tmp_path):
+    with pytest.raises(ModelNotAvailableError) as info:
+        resolve_model(ModelSource("someone/not-cached", revision="v2"), FILES, cache_dir=tmp_path, offline=True)
     message = str(info.value)
-    assert "someone/not-cached-model" in message and "offline" in message and "download" in message
+    assert "someone/not-cached" in message and "offline" in message and str(tmp_path) in message
+    assert "`hf download someone/not-cached --revision v2 --include config.json --include sub/model.safetensors`" \
+        in message
+    assert "huggingface-cli" not in message and "hf auth login" not in message
+
+
+def test_gated_models_say_how_to_log_in():
+    command = fix_command(ModelSource("org/gated"), ["a.json"], ModelFiles("x", ("a.json",), gated=True))
+    assert "hf auth login" in command and "https://huggingface.co/org/gated" in command
+    assert command.endswith("`hf download org/gated --include a.json`")
 
 
 def test_environment_offline_flag_is_honoured(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert models.hub_offline()
-    set_model_cache_dir(tmp_path)
-    try:
-        with pytest.raises(ModelNotAvailableError, match="HF_HUB_OFFLINE"):
-            resolve_model_source(ModelSource("someone/else"))
-    finally:
-        set_model_cache_dir(None)
+    with pytest.raises(ModelNotAvailableError, match="offline mode is on"):
+        resolve_model(ModelSource("someone/else"), FILES, cache_dir=tmp_path)
 
 
-def test_cache_dir_setting(tmp_path, monkeypatch):
+def test_caches_download_folder_then_the_standard_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "std"))
+    assert standard_hub_cache() == tmp_path / "std"
+    monkeypatch.delenv("HF_HUB_CACHE")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "home"))
+    assert standard_hub_cache() == tmp_path / "home" / "hub"
+    assert model_cache_dir() == tmp_path / "home" / "hub"
     monkeypatch.setenv(models.CACHE_ENV, str(tmp_path / "env"))
     assert model_cache_dir() == tmp_path / "env"
-    set_model_cache_dir(tmp_path / "pref")
-    try:
-        assert model_cache_dir() == tmp_path / "pref"
-    finally:
-        set_model_cache_dir(None)
+    assert model_cache_dir(tmp_path / "pref") == tmp_path / "pref"
+    assert search_caches(tmp_path / "pref") == [tmp_path / "pref", tmp_path / "home" / "hub"]
+    monkeypatch.delenv(models.CACHE_ENV)
+    assert search_caches() == [tmp_path / "home" / "hub"]
+
+
+def test_cached_snapshot_follows_refs_and_commits(tmp_path):
+    storage = tmp_path / "models--org--name"
+    (storage / "snapshots" / ("a" * 40)).mkdir(parents=True)
+    assert cached_snapshot(tmp_path, "org/name") is None
+    (storage / "refs").mkdir()
+    (storage / "refs" / "main").write_text("a" * 40)
+    assert cached_snapshot(tmp_path, "org/name") == storage / "snapshots" / ("a" * 40)
+    assert cached_snapshot(tmp_path, "org/name", "a" * 40) == storage / "snapshots" / ("a" * 40)
+    assert cached_snapshot(tmp_path, "org/name", "b" * 40) is None
 
 
 def test_download_progress_is_reported():
@@ -69,22 +118,9 @@ def test_download_progress_is_reported():
     assert [f for f, _ in seen] == [0.25, 1.0] and "Downloading x" in seen[0][1]
 
 
-def test_require_files_names_what_is_missing(tmp_path):
-    (tmp_path / "config.json").write_text("{}")
-    with pytest.raises(ModelNotAvailableError, match=r"\*\.safetensors"):
-        require_files(tmp_path, ["config.json", "*.safetensors"], "The UNet")
-    (tmp_path / "model.safetensors").write_bytes(b"")
-    require_files(tmp_path, ["config.json", "*.safetensors"], "The UNet")
+def test_no_message_or_document_names_the_removed_cli():
+    from pathlib import Path
 
-
-def test_safetensors_file_in_prefers_the_named_file_else_the_first_by_name(tmp_path):
-    with pytest.raises(ModelNotAvailableError, match=r"The CLIP folder in .* missing \*\.safetensors"):
-        safetensors_file_in(tmp_path, "The CLIP folder", preferred="open_clip_model.safetensors")
-    (tmp_path / "b.safetensors").write_bytes(b"")
-    (tmp_path / "a.safetensors").write_bytes(b"")
-    (tmp_path / "weights.bin").write_bytes(b"")
-    assert safetensors_file_in(tmp_path, "x") == tmp_path / "a.safetensors"
-    assert safetensors_file_in(tmp_path, "x", preferred="missing.safetensors") == tmp_path / "a.safetensors"
-    (tmp_path / "open_clip_model.safetensors").write_bytes(b"")
-    assert safetensors_file_in(tmp_path, "x", preferred="open_clip_model.safetensors") == (
-        tmp_path / "open_clip_model.safetensors")
+    root = Path(models.__file__).resolve().parents[2]
+    texts = [p.read_text() for p in (root / "gs_enhancer_addon").rglob("*.py")] + [(root / "README.md").read_text()]
+    assert not any("huggingface-cli" in text for text in texts)

@@ -214,7 +214,9 @@ def test_vgg_weights_load_from_a_safetensors_file_and_missing_hub_weights_fail_c
     loaded = load_vgg19(VggSpec(source=str(path), width_divisor=16))
     image = torch.rand(1, 3, 32, 32)
     assert all(torch.equal(a, b) for a, b in zip(loaded(image), vgg(image)))
-    from_folder = load_vgg19(VggSpec(source=str(tmp_path), width_divisor=16))  # the one file in a folder
+    (tmp_path / "folder").mkdir()
+    path.replace(tmp_path / "folder" / "model.safetensors")  # a folder holds timm's file name
+    from_folder = load_vgg19(VggSpec(source=str(tmp_path / "folder"), width_divisor=16))
     assert all(torch.equal(a, b) for a, b in zip(from_folder(image), vgg(image)))
     with pytest.raises(ModelNotAvailableError):
         load_vgg19(VggSpec(), offline=True)

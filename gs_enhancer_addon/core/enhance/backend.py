@@ -35,7 +35,7 @@ class SvdEnhancer:
         self.models = config.models
 
     def check_available(self) -> None:
-        self.models.check_enhancer_available()
+        self.models.check_available()
 
     def notes(self) -> list[str]:
         return self.models.notes()
@@ -55,10 +55,10 @@ class SvdEnhancer:
         def load() -> EnhancerPipeline:
             sources, offline = self.models.enhancer, self.models.offline
             if self.models.tiny:  # saved once, then loaded through the same code as real weights
-                folder = ensure_tiny_enhancer(model_cache_dir() / "tiny", seed=self.models.seed)
+                folder = ensure_tiny_enhancer(model_cache_dir(self.models.cache_dir) / "tiny", seed=self.models.seed)
                 sources, offline = EnhancerSources(base=ModelSource(str(folder)), variant=None), True
             return load_enhancer(sources, device=device, precision=self.settings.precision, offload=offload,
-                                 progress=progress, offline=offline)
+                                 progress=progress, offline=offline, cache_dir=self.models.cache_dir)
 
         return ctx.cache.get(self.cache_key(device), load)
 

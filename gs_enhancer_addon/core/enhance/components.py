@@ -2,25 +2,27 @@
 
 Public weights that work today (documented in README): the base SVD image-to-video repo for the
 UNet, the temporal VAE, the CLIP image encoder + processor and the scheduler
-(`DEFAULT_BASE_REPO`, gated on the hub: accept the license and log in once), with a
+(`DEFAULT_ENHANCER_REPO`, gated on the hub: accept the license and log in once), with a
 zero-initialized CFW (the spatial-temporal decoder then equals SVD's temporal decoder). The
 paper's fine-tuned UNet/decoder weights are not public; `train_enhancer`/`train_decoder` make them.
 
-Loading: every component from a local folder in diffusers layout or a hub repo id (core/models.py:
-offline-aware, safetensors only, no remote code). The spatial-temporal decoder comes from a
-`decoder/` folder (our SpatialTemporalDecoder) when present, else it is built from `vae/` with
-zero-initialized CFW.
+Loading: every component from a local folder in diffusers layout or a hub repo id, through
+core/models.py with the exact file list of `enhancer_files()` (the same list is downloaded and
+checked offline; safetensors only, no remote code). The spatial-temporal decoder comes from a
+`decoder/` folder (our SpatialTemporalDecoder) when a local folder has one, else it is built from
+`vae/` with zero-initialized CFW. Weights are loaded straight into the target dtype
+(`torch_dtype`), without progress bars unless `verbose`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import torch
 
-from ..errors import ModelNotAvailableError
-from ..models import CONFIG_PATTERNS, ModelSource, require_files, resolve_model_source
+from ..models import DEFAULT_ENHANCER_REPO, ModelFiles, ModelSource, quiet_loading, resolve_model
 from ..progress import ProgressFn, report, sub_progress
 from ..torchvision_compat import ensure_torchvision_importable
 
@@ -47,8 +49,6 @@ SVD_SCHEDULER_CONFIG = dict(
 )
 
 
-def _weight_patterns(variant: Optional[str]) -> tuple[str, ...]:
-    return (f"*.{variant}.safetensors",) if variant else ("*.safetensors",)
 
 
 def dummy_components(seed: int = 0, num_frames: int = 4) -> dict:
@@ -82,9 +82,70 @@ def ensure_tiny_enhancer(cache_dir: str | Path, seed: int = 0) -> Path:
     if (folder / "model_index.json").exists():
         return folder
     tmp = folder.with_name(folder.name + ".partial")
-    EnhancerPipeline(**dummy_components(seed)).save_pretrained(tmp)
+    with quiet_loading():
+        EnhancerPipeline(**dummy_components(seed)).save_pretrained(tmp)
     tmp.replace(folder)  # nothing half-written is left under the final name
     return folder
+
+
+# Files of one diffusers/transformers component folder: its config and its one weights file.
+_WEIGHTS_STEM = {"unet": "diffusion_pytorch_model", "vae": "diffusion_pytorch_model",
+                 "decoder": "diffusion_pytorch_model", "image_encoder": "model"}
+BASE_CONFIGS = ("model_index.json", "feature_extractor/preprocessor_config.json", "scheduler/scheduler_config.json")
+
+
+def component_files(component: str, variant: Optional[str], folder: str = "") -> tuple[str, str]:
+    """(config, weights) of `component` inside `folder` ("" = the component folder itself)."""
+    prefix = f"{folder}/" if folder else ""
+    stem = _WEIGHTS_STEM[component] + (f".{variant}" if variant else "")
+    return f"{prefix}config.json", f"{prefix}{stem}.safetensors"
+
+
+@dataclass
+class EnhancerFiles:
+    """The exact files the enhancer loader opens from the base source, and each component's variant."""
+
+    base: ModelFiles
+    variants: dict  # component folder ("unet", "vae"/"decoder", "image_encoder") -> weight variant or None
+    decoder_folder: str  # "decoder" (a folder saved by this add-on) or "vae" (SVD layout)
+
+
+def _variant_in(folder: Optional[Path], component: str, variant: Optional[str], sub: str) -> Optional[str]:
+    """Hub repos: the asked variant. Local folders: the variant when its file is there, else none."""
+    if folder is None or variant is None:
+        return variant
+    return variant if (folder / component_files(component, variant, sub)[1]).is_file() else None
+
+
+def enhancer_files(sources: EnhancerSources) -> EnhancerFiles:
+    """Which files of `sources.base` the loader opens. For the default hub repo (SVD-xt, variant
+    fp16): model_index.json, feature_extractor/preprocessor_config.json,
+    scheduler/scheduler_config.json, and config.json + the fp16 safetensors of unet/, vae/ and
+    image_encoder/ -- nothing else (not the fp32 files, not the root svd_xt*.safetensors)."""
+    folder = sources.base.local_path
+    decoder = "decoder" if folder is not None and (folder / "decoder").is_dir() else "vae"
+    components = ["image_encoder"] + ([] if sources.unet else ["unet"]) + ([] if sources.decoder else [decoder])
+    variants = {c: _variant_in(folder, c, sources.variant if c != "decoder" else None, c) for c in components}
+    names = BASE_CONFIGS + tuple(f for c in components for f in component_files(c, variants[c], c))
+    gated = sources.base.repo_id == DEFAULT_ENHANCER_REPO
+    return EnhancerFiles(ModelFiles("the enhancer (Stable Video Diffusion)", names, gated), variants, decoder)
+
+
+def override_files(component: str, source: ModelSource, variant: Optional[str]) -> tuple[ModelFiles, Optional[str]]:
+    """Files of a single-component override folder (a fine-tuned UNet, a trained decoder)."""
+    variant = _variant_in(source.local_path, component, variant, "") if source.local_path else None
+    what = {"unet": "the fine-tuned UNet", "decoder": "the spatial-temporal decoder"}[component]
+    return ModelFiles(what, component_files(component, variant)), variant
+
+
+def enhancer_requirements(sources: EnhancerSources) -> list[tuple[ModelSource, ModelFiles]]:
+    """Every (source, files) the enhancer loader resolves: the base, then the overrides."""
+    needs = [(sources.base, enhancer_files(sources).base)]
+    for component in ("unet", "decoder"):
+        source = getattr(sources, component)
+        if source is not None:
+            needs.append((source, override_files(component, source, sources.variant)[0]))
+    return needs
 
 
 def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
@@ -104,62 +165,54 @@ def load_enhancer(
     offload: bool = False,  # keep weights on the CPU (EnhancerConfig.offload="model" moves them per use)
     progress: Optional[ProgressFn] = None,
     offline: Optional[bool] = None,
+    cache_dir: Optional[str | Path] = None,  # hub download folder (core.models.model_cache_dir)
+    verbose: bool = False,  # show the libraries' loading progress bars
 ) -> EnhancerPipeline:
-    """Build the pipeline from `sources` (see module doc); raises ModelNotAvailableError when missing."""
+    """Build the pipeline from `sources` (see module doc); raises ModelNotAvailableError when a file
+    is missing or damaged, before any weights are read."""
     device = torch.device(device)
     dtype = pick_dtype(precision, device)
-    base = resolve_enhancer_base(sources, sub_progress(progress, 0.0, 0.8), offline)
-    unet_dir = _component_dir(sources.unet, base / "unet", offline)
-    require_files(unet_dir, ["config.json", "*.safetensors"], "The UNet")
+    plan = enhancer_files(sources)
+    base = resolve_model(sources.base, plan.base, cache_dir=cache_dir, progress=sub_progress(progress, 0.0, 0.8),
+                         offline=offline)
+    unet_dir, unet_variant = _component(sources, "unet", base, plan, cache_dir, offline)
+    decoder_dir, decoder_variant = _component(sources, "decoder", base, plan, cache_dir, offline)
     report(progress, 0.85, "Loading the enhancer models")
-    unet = UNetSpatioTemporalConditionModel.from_pretrained(unet_dir, use_safetensors=True,
-                                                            **_variant_kwargs(unet_dir, sources.variant))
-    decoder = _load_decoder(sources, base, offline)
-    enc_dir = base / "image_encoder"
-    require_files(enc_dir, ["config.json", "*.safetensors"], "The CLIP image encoder")
-    image_encoder = CLIPVisionModelWithProjection.from_pretrained(
-        enc_dir, use_safetensors=True, **_variant_kwargs(enc_dir, sources.variant))
-    require_files(base, ["feature_extractor/preprocessor_config.json", "scheduler/scheduler_config.json"],
-                  "The enhancer folder")
+    with quiet_loading(verbose):
+        unet = UNetSpatioTemporalConditionModel.from_pretrained(
+            unet_dir, use_safetensors=True, variant=unet_variant, torch_dtype=dtype)
+        decoder = _load_decoder(decoder_dir, decoder_variant, plan.decoder_folder if sources.decoder is None
+                                else "decoder", dtype)
+        image_encoder = CLIPVisionModelWithProjection.from_pretrained(
+            base / "image_encoder", use_safetensors=True, variant=plan.variants["image_encoder"], dtype=dtype)
     processor = CLIPImageProcessor.from_pretrained(base / "feature_extractor")
     scheduler = EulerDiscreteScheduler.from_pretrained(base / "scheduler")
     pipe = EnhancerPipeline(unet=unet, decoder=decoder, image_encoder=image_encoder.eval(),
                             feature_extractor=processor, scheduler=scheduler)
     for module in (pipe.unet, pipe.decoder, pipe.image_encoder):
-        module.requires_grad_(False).to(device="cpu" if offload else device, dtype=dtype)
+        module.requires_grad_(False).to("cpu" if offload else device)  # device only: the dtype is already right
     report(progress, 1.0, "Enhancer models ready")
     return pipe
 
 
-def resolve_enhancer_base(sources: EnhancerSources, progress, offline) -> Path:
-    """The base folder (diffusers layout), downloading the needed configs and weights if allowed."""
-    patterns = CONFIG_PATTERNS + _weight_patterns(sources.variant if sources.base.repo_id else None)
-    base = resolve_model_source(sources.base, allow_patterns=list(patterns), progress=progress, offline=offline)
-    if not (base / "scheduler").exists():
-        raise ModelNotAvailableError(f"{base} is not an enhancer/SVD folder (no scheduler/ subfolder).")
-    return base
+def _component(sources: EnhancerSources, component: str, base: Path, plan: EnhancerFiles, cache_dir,
+               offline) -> tuple[Path, Optional[str]]:
+    """(folder, variant) of the UNet or the decoder: the override source when set, else the base's."""
+    override = getattr(sources, component)
+    if override is None:
+        folder = plan.decoder_folder if component == "decoder" else component
+        return base / folder, plan.variants[folder]
+    files, variant = override_files(component, override, sources.variant)
+    return resolve_model(override, files, cache_dir=cache_dir, offline=offline), variant
 
 
-def _component_dir(source: Optional[ModelSource], default: Path, offline) -> Path:
-    if source is None:
-        return default
-    return resolve_model_source(source, offline=offline)
-
-
-def _variant_kwargs(folder: Path, variant: Optional[str]) -> dict:
-    """Use the variant's files when the folder has them (hub SVD: fp16), else the plain ones."""
-    if variant and any(folder.glob(f"*.{variant}.safetensors")):
-        return {"variant": variant}
-    return {}
-
-
-def _load_decoder(sources: EnhancerSources, base: Path, offline) -> SpatialTemporalDecoder:
-    folder = _component_dir(sources.decoder, base / "decoder", offline)
-    if folder.exists():
-        require_files(folder, ["config.json", "*.safetensors"], "The spatial-temporal decoder")
-        return SpatialTemporalDecoder.from_pretrained(folder, use_safetensors=True)
-    vae_dir = base / "vae"
-    require_files(vae_dir, ["config.json", "*.safetensors"], "The temporal VAE")
-    vae = AutoencoderKLTemporalDecoder.from_pretrained(vae_dir, use_safetensors=True,
-                                                       **_variant_kwargs(vae_dir, sources.variant))
-    return SpatialTemporalDecoder.from_vae(vae)  # zero-initialized CFW: exactly SVD's decoder
+def _load_decoder(folder: Path, variant: Optional[str], kind: str, dtype: torch.dtype) -> SpatialTemporalDecoder:
+    """A saved SpatialTemporalDecoder (`kind` "decoder"), or SVD's temporal VAE with zero-initialized CFW."""
+    if kind == "decoder":
+        return SpatialTemporalDecoder.from_pretrained(folder, use_safetensors=True, variant=variant, torch_dtype=dtype)
+    vae = AutoencoderKLTemporalDecoder.from_pretrained(folder, use_safetensors=True, variant=variant,
+                                                       torch_dtype=torch.float32)
+    decoder = SpatialTemporalDecoder.from_vae(vae)  # zero-initialized CFW: exactly SVD's decoder
+    # torch's own cast: diffusers' ModelMixin.to() only adds a "kept in float32" warning, and these
+    # classes keep no module in float32.
+    return torch.nn.Module.to(decoder, dtype=dtype)

@@ -6,14 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Optional
 
-from ..models import ModelSource
+from ..models import DEFAULT_ENHANCER_REPO, ModelSource
 
 GuidanceRamp = Literal["linear", "triangle"]
 Precision = Literal["auto", "float32", "float16", "bfloat16"]
 Offload = Literal["none", "model"]
 CfgMode = Literal["batched", "sequential"]
 
-DEFAULT_BASE_REPO = "stabilityai/stable-video-diffusion-img2vid-xt"  # UNet, VAE, CLIP, scheduler (25 frames)
 
 
 @dataclass
@@ -55,7 +54,7 @@ class EnhancerConfig:
 class EnhancerSources:
     """Where each component comes from. Overrides replace single components (e.g. a fine-tuned UNet)."""
 
-    base: ModelSource = ModelSource(DEFAULT_BASE_REPO)  # folder/repo with unet/ vae/ image_encoder/ ...
+    base: ModelSource = ModelSource(DEFAULT_ENHANCER_REPO)  # folder/repo with unet/ vae/ image_encoder/ ...
     unet: Optional[ModelSource] = None  # a fine-tuned UNet folder (train_enhancer's output/unet)
     decoder: Optional[ModelSource] = None  # a trained spatial-temporal decoder folder (train_decoder's output)
     variant: Optional[str] = "fp16"  # hub weight variant to download for the base repo (SVD ships fp16 files)

@@ -32,7 +32,8 @@ from ..models import ModelSource
 from ..progress import CancelFn, ProgressFn, check_cancel, report, sub_progress
 from ..devices import resolve_device
 from .components import load_enhancer
-from .config import DEFAULT_BASE_REPO, EnhancerSources
+from ..models import DEFAULT_ENHANCER_REPO
+from .config import EnhancerSources
 from .conditioning import added_time_ids, encode_frames_clip, run_unet
 from .data import WindowPair, load_dataset
 from .losses import (
@@ -50,7 +51,7 @@ class TrainCommon:
 
     dataset: str  # dataset folder (format: core/enhance/data.py)
     output_dir: str  # checkpoints and the final model folder go here
-    base: str = DEFAULT_BASE_REPO  # base SVD folder or hub id (unet/ vae/ image_encoder/ ...)
+    base: str = DEFAULT_ENHANCER_REPO  # base SVD folder or hub id (unet/ vae/ image_encoder/ ...)
     steps: int = 10_000  # optimizer steps
     learning_rate: float = 1e-5  # AdamW (SVD_Xtend's fine-tuning rate)
     checkpoint_every: int = 500  # steps between checkpoints

@@ -31,7 +31,7 @@ class ClipStyler:
         self.settings = self._with_model_specs(config.stylize)
 
     def check_available(self) -> None:
-        self.models.check_style_available(self.settings.losses.content_network)
+        self.models.check_available(self.settings, enhancer=False)
 
     def notes(self) -> list[str]:
         return self.models.notes()
@@ -43,8 +43,8 @@ class ClipStyler:
 
         def load():
             if self.models.tiny:
-                ensure_tiny_style_models(model_cache_dir() / "tiny", self.models.seed)
-            return load_components(self.settings, ctx.device)
+                ensure_tiny_style_models(model_cache_dir(self.models.cache_dir) / "tiny", self.models.seed)
+            return load_components(self.settings, ctx.device, cache_dir=self.models.cache_dir)
 
         return ctx.cache.get(key, load)
 
@@ -61,7 +61,7 @@ class ClipStyler:
         """The stage settings with the models the job's ModelsConfig names (tiny: the saved tiny set)."""
         if not self.models.tiny:
             return replace(settings, clip=self.models.clip, vgg=self.models.vgg, offline=self.models.offline)
-        clip_dir, vgg_file = tiny_style_model_paths(model_cache_dir() / "tiny", self.models.seed)
+        clip_dir, vgg_file = tiny_style_model_paths(model_cache_dir(self.models.cache_dir) / "tiny", self.models.seed)
         return replace(settings, clip=ClipSpec(model_name=str(clip_dir)),
                        vgg=VggSpec(source=str(vgg_file), width_divisor=TINY_VGG_WIDTH_DIVISOR), offline=True)
 

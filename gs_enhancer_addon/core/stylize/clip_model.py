@@ -2,31 +2,36 @@
 
 CLIPstyler (Kwon & Ye, CVPR 2022) uses CLIP ViT-B/32 as a frozen judge of images and texts. We load
 it through open_clip so that public LAION weights (default `ViT-B-32` / `laion2b_s34b_b79k`) or a
-local copy can be used. Sources, in the order they are tried:
-  * `model_name` is a local folder with `open_clip_config.json` + weights (what `save_clip_folder`
-    writes): loaded from there, nothing is downloaded;
-  * `model_name` is `hf-hub:org/repo`: the repo is fetched (or taken from the local cache when
-    offline) and loaded as a folder;
-  * `model_name` is an open_clip architecture and `pretrained` a weights file or a pretrained tag:
-    the tag's hub file is fetched (or taken from the cache when offline).
-Hub repos and local folders go through core/models.py (`resolve_model_source`: offline rules,
-download progress, safetensors only). Anything unavailable raises `ModelNotAvailableError` with a
-message saying what to do.
+local copy can be used. Sources:
+  * `model_name` is a local folder with `open_clip_config.json` + `open_clip_model.safetensors`
+    (what `save_clip_folder` writes): loaded from there, nothing is downloaded;
+  * `model_name` is `hf-hub:org/repo` (or `org/repo`): those two files of the repo;
+  * `model_name` is an open_clip architecture and `pretrained` a pretrained tag: those two files
+    of the tag's hub repo (laion/CLIP-ViT-B-32-laion2B-s34B-b79K for the default);
+  * `model_name` is an open_clip architecture and `pretrained` a `.safetensors` file: that file.
+Exactly these files are fetched and checked (core/models.py: offline rules, both hub caches,
+header checks). The model is built from its config without weights and the one safetensors file
+is loaded into it: open_clip never chooses a file, so its `.bin` fallback (a pickle) is never
+reached. Anything unavailable raises `ModelNotAvailableError` with a message saying what to do.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import ModelNotAvailableError
-from ..models import ModelSource, is_local_location, require_files, resolve_model_source, safetensors_file_in
+from ..models import (
+    ModelFiles, ModelSource, check_weights_file, is_local_location, load_weights_strictly, resolve_model,
+)
 from ..torchvision_compat import ensure_torchvision_importable
 from .config import ClipSpec
 
@@ -37,7 +42,7 @@ TINY_CLIP_CONFIG = {  # a real open_clip ViT, just very small: 32 px, 2 layers, 
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
 }
 _WEIGHTS = "open_clip_model.safetensors"  # open_clip's name for safetensors weights (hub repos and our folders)
-_HUB_PATTERNS = ("open_clip_config.json", "*.safetensors")
+CLIP_FILES = ModelFiles("the CLIP model (stylization)", ("open_clip_config.json", _WEIGHTS))
 
 
 def _open_clip():
@@ -98,28 +103,40 @@ def _wrap(model: torch.nn.Module, tokenizer, device: torch.device) -> ClipModel:
     return ClipModel(model, tokenizer, size, as_t(mean), as_t(std))
 
 
-def resolve_clip(spec: ClipSpec, offline: Optional[bool]) -> tuple[str, Optional[str]]:
-    """Turn a ClipSpec into (open_clip model name, weights file or None) through core/models.py."""
+@dataclass(frozen=True)
+class ClipWeights:
+    """What `load_clip` builds: the open_clip architecture and the one safetensors file it reads."""
+
+    model_name: str  # open_clip name: "local-dir:<folder>" (config from the folder) or a registered architecture
+    weights: Path  # open_clip_model.safetensors (or the user's named .safetensors file)
+
+
+def clip_requirement(spec: ClipSpec) -> tuple[ModelSource, ModelFiles] | Path:
+    """Where `spec`'s files come from: (source, exact files) for a folder, an hf-hub repo or a
+    pretrained tag's hub repo; or the path of a local weights file (`pretrained` = a file).
+    Folders and repos need exactly `open_clip_config.json` and `open_clip_model.safetensors`."""
     name = spec.model_name.strip()
-    if is_local_location(name) and name not in _open_clip().list_models():
-        folder = resolve_model_source(ModelSource(name))
-        require_files(folder, ["open_clip_config.json", "*.safetensors"], "The CLIP folder")
-        return f"local-dir:{folder}", None
-    if not is_local_location(name):  # "hf-hub:org/repo" or "org/repo"
-        folder = resolve_model_source(ModelSource(name), allow_patterns=_HUB_PATTERNS, offline=offline)
-        require_files(folder, ["open_clip_config.json", "*.safetensors"], f"The CLIP hub repo {name}")
-        return f"local-dir:{folder}", None
-    return name, str(_resolve_pretrained(name, spec.pretrained, offline))
-
-
-def _resolve_pretrained(name: str, pretrained: str, offline: Optional[bool]) -> Path:
-    """A local safetensors file, or the hub repo behind an open_clip pretrained tag."""
-    open_clip = _open_clip()
-    path = Path(pretrained).expanduser() if pretrained else None
+    if not is_local_location(name) or name not in _open_clip().list_models():
+        return ModelSource(name), CLIP_FILES
+    path = Path(spec.pretrained).expanduser() if spec.pretrained else None
     if path is not None and path.is_file():
-        if path.suffix != ".safetensors":
-            raise ModelNotAvailableError(f"CLIP weights must be a .safetensors file, not '{path.name}'.")
         return path
+    return ModelSource(_pretrained_repo(name, spec.pretrained)), CLIP_FILES
+
+
+def resolve_clip(spec: ClipSpec, offline: Optional[bool], cache_dir: Optional[str | Path] = None) -> ClipWeights:
+    """Check (and, online, download) `spec`'s exact files; see `clip_requirement`."""
+    need = clip_requirement(spec)
+    if isinstance(need, Path):
+        check_weights_file(need, "the CLIP weights file")
+        return ClipWeights(spec.model_name.strip(), need)
+    folder = resolve_model(*need, cache_dir=cache_dir, offline=offline)
+    return ClipWeights(f"local-dir:{folder}", folder / _WEIGHTS)
+
+
+def _pretrained_repo(name: str, pretrained: str) -> str:
+    """The hub repo behind an open_clip pretrained tag (e.g. laion/CLIP-ViT-B-32-laion2B-s34B-b79K)."""
+    open_clip = _open_clip()
     cfg = open_clip.get_pretrained_cfg(name, pretrained) if pretrained else {}
     if not cfg.get("hf_hub"):
         tags = [t for t in open_clip.list_pretrained_tags_by_model(name)
@@ -128,22 +145,44 @@ def _resolve_pretrained(name: str, pretrained: str, offline: Optional[bool]) -> 
             f"CLIP weights '{pretrained}' for {name} are not a .safetensors file or a known tag; "
             f"tags with public weights: {', '.join(tags)}."
         )
-    repo = "/".join(cfg["hf_hub"].strip("/").split("/")[:2])  # "org/repo[/file]" -> "org/repo"
-    folder = resolve_model_source(ModelSource(repo), allow_patterns=_HUB_PATTERNS, offline=offline)
-    return safetensors_file_in(folder, f"The CLIP hub repo {repo}", preferred=_WEIGHTS)
+    return "/".join(cfg["hf_hub"].strip("/").split("/")[:2])  # "org/repo[/file]" -> "org/repo"
 
 
-def load_clip(spec: ClipSpec, device: str | torch.device = "cpu", offline: Optional[bool] = None) -> ClipModel:
-    """Load a frozen CLIP (half precision on CUDA, float32 elsewhere). Raises ModelNotAvailableError."""
+def load_clip(spec: ClipSpec, device: str | torch.device = "cpu", offline: Optional[bool] = None,
+              cache_dir: Optional[str | Path] = None) -> ClipModel:
+    """Load a frozen CLIP (half precision on CUDA, float32 elsewhere). Raises ModelNotAvailableError.
+
+    The model is created from its config without weights, then `open_clip_model.safetensors` (or
+    the named .safetensors file) is loaded into it: open_clip never picks a file itself."""
+    from safetensors.torch import load_file
+
     open_clip = _open_clip()
     device = torch.device(device)
-    model_name, weights = resolve_clip(spec, offline)
+    plan = resolve_clip(spec, offline, cache_dir)
     precision = "fp16" if device.type == "cuda" else "fp32"
     try:
-        model = open_clip.create_model(model_name, pretrained=weights, precision=precision, device=device)
+        with _no_random_init_warning():  # the weights are loaded right below
+            model = open_clip.create_model(plan.model_name, pretrained=None, load_weights=False,
+                                           pretrained_text=False, precision=precision, device=device)
     except (RuntimeError, ValueError, FileNotFoundError, KeyError) as exc:
-        raise ModelNotAvailableError(f"CLIP '{spec.model_name}' could not be loaded: {exc}") from exc
-    return _wrap(model, open_clip.get_tokenizer(model_name), device)
+        raise ModelNotAvailableError(f"CLIP '{spec.model_name}' could not be built from its config: {exc}") from exc
+    load_weights_strictly(model, load_file(str(plan.weights)), plan.weights, "CLIP")
+    return _wrap(model, open_clip.get_tokenizer(plan.model_name), device)
+
+
+@contextlib.contextmanager
+def _no_random_init_warning() -> Iterator[None]:
+    """Drop open_clip's "No pretrained weights loaded ... initialized randomly" root-logger warning
+    for the one create_model call whose weights `load_clip` loads itself."""
+    def keep(record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No pretrained weights loaded")
+
+    root = logging.getLogger()
+    root.addFilter(keep)
+    try:
+        yield
+    finally:
+        root.removeFilter(keep)
 
 
 def register_tiny_clip() -> str:

@@ -6,7 +6,7 @@ at conv4_2 and conv5_2. Its official code stores the outputs of layers 21 and 31
 relu5_2: that is what `VGG19Features` returns. The module keeps torchvision's `features.<index>`
 parameter names, so torchvision's ImageNet weights, or timm's port of them on the hub
 (`timm/vgg19.tv_in1k`, whose state dict has the same `features.*` keys), load as they are; files
-and hub repos are resolved by core/models.py (safetensors only).
+and hub repos are resolved by core/models.py (`model.safetensors` only).
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..errors import ModelNotAvailableError
-from ..models import ModelSource, resolve_model_source, safetensors_file_in
+from ..models import ModelFiles, ModelSource, check_weights_file, load_weights_strictly, resolve_model
 from .config import TINY_VGG_WIDTH_DIVISOR, VggSpec
 
 _LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512)  # up to conv5_2
 CONTENT_LAYERS = {22: "relu4_2", 31: "relu5_2"}  # index of the ReLU module after conv4_2 / conv5_2
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+VGG_FILES = ModelFiles("the VGG-19 content network (stylization)", ("model.safetensors",))
 
 
 class VGG19Features(nn.Module):
@@ -57,27 +57,35 @@ class VGG19Features(nn.Module):
         return out
 
 
-def vgg_weights_file(source: str, offline: Optional[bool]) -> Path:
-    """A safetensors file: `source` itself, the one in folder `source`, or hub repo `source`'s."""
-    path = resolve_model_source(ModelSource(source), allow_patterns=("model.safetensors",), offline=offline)
-    if path.is_dir():
-        path = safetensors_file_in(path, "The VGG-19 weights folder")
-    if path.suffix != ".safetensors":
-        raise ModelNotAvailableError(f"VGG-19 weights must be a .safetensors file, not '{path.name}'.")
-    return path
+def vgg_requirement(source: str) -> tuple[ModelSource, ModelFiles] | Path:
+    """A local weights file (`source` itself), or (source, exact files) for a folder or hub repo:
+    `model.safetensors` only (timm/vgg19.tv_in1k also ships a pickled pytorch_model.bin: never read)."""
+    model = ModelSource(source)
+    if model.local_path is not None and not model.local_path.is_dir():
+        return model.local_path
+    return model, VGG_FILES
 
 
-def load_vgg19(spec: VggSpec, device: str | torch.device = "cpu", offline: Optional[bool] = None) -> VGG19Features:
+def vgg_weights_file(source: str, offline: Optional[bool], cache_dir: Optional[str | Path] = None) -> Path:
+    """The checked safetensors file: `source` itself, `model.safetensors` in folder `source`, or hub repo
+    `source`'s (downloaded unless offline)."""
+    need = vgg_requirement(source)
+    if isinstance(need, Path):
+        check_weights_file(need, "the VGG-19 weights file")
+        return need
+    return resolve_model(*need, cache_dir=cache_dir, offline=offline) / VGG_FILES.files[0]
+
+
+def load_vgg19(spec: VggSpec, device: str | torch.device = "cpu", offline: Optional[bool] = None,
+               cache_dir: Optional[str | Path] = None) -> VGG19Features:
     """Frozen VGG-19 features with ImageNet weights from a safetensors file, a folder or a hub repo."""
     from safetensors.torch import load_file
 
     net = VGG19Features(spec.width_divisor)
-    path = vgg_weights_file(spec.source, offline)
+    path = vgg_weights_file(spec.source, offline, cache_dir)
     state = {k: v for k, v in load_file(str(path)).items()
-             if k.startswith("features.") and int(k.split(".")[1]) < len(net.features)}
-    missing, _ = net.load_state_dict(state, strict=False)
-    if missing:
-        raise ModelNotAvailableError(f"'{path.name}' is not a VGG-19 weights file (missing {missing[0]}).")
+             if k.startswith("features.") and k.split(".")[1].isdigit() and int(k.split(".")[1]) < len(net.features)}
+    load_weights_strictly(net, state, path, "VGG-19")
     return net.to(device).eval().requires_grad_(False)
 
 
