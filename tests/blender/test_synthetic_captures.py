@@ -20,10 +20,15 @@ def _script():
     return module
 
 
-def test_tiny_synthetic_capture_round_trips_through_our_reader(tmp_path):
-    pytest.importorskip("bpy")
-    from PIL import Image
+def _pixels(bpy, path) -> np.ndarray:  # [H, W, 4] float in [0, 1] (Blender's loader: no Pillow in every leg)
+    image = bpy.data.images.load(str(path))
+    pixels = np.empty(image.size[0] * image.size[1] * 4, dtype=np.float32)
+    image.pixels.foreach_get(pixels)
+    return pixels.reshape(image.size[1], image.size[0], 4)
 
+
+def test_tiny_synthetic_capture_round_trips_through_our_reader(tmp_path):
+    bpy = pytest.importorskip("bpy")
     from gs_enhancer_addon.core.cameras import project_points
     from gs_enhancer_addon.core.capture import read_transforms_json
 
@@ -33,8 +38,8 @@ def test_tiny_synthetic_capture_round_trips_through_our_reader(tmp_path):
     cameras = read_transforms_json(folder / "transforms.json")
     truth = json.loads((folder / "truth.json").read_text())
     assert [Path(c.image_path).name for c in cameras] == ["000.png", "001.png", "002.png"]
-    photos = [np.asarray(Image.open(c.image_path)) for c in cameras]
-    assert all(p.shape == (24, 32, 3) and p.mean() > 3 for p in photos)  # lit, not black
+    photos = [_pixels(bpy, c.image_path) for c in cameras]
+    assert all(p.shape == (24, 32, 4) and p[..., :3].mean() > 0.01 for p in photos)  # lit, not black
     assert not np.array_equal(photos[0], photos[1])  # the camera moved
     centres = np.array([o["centre"] for o in truth["objects"]])
     for cam, blender in zip(cameras, truth["projected_centres"]):
