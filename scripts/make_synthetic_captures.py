@@ -1,14 +1,15 @@
 """Synthetic captures with known truth, rendered by Blender itself (bpy, Cycles on the CPU).
 
     python scripts/make_synthetic_captures.py --out data/synthetic --scenes 25 --seed 0
-           [--first 0] [--views 48] [--width 128] [--height 96] [--samples 32] [--threads 1]
+           [--first 0] [--views 48] [--width 128] [--height 96] [--samples 32] [--threads 1] [--no-denoise]
 
 Each scene is procedural and seeded (scene k uses seed + k, so any scene can be regenerated on its
 own): textured objects (cubes, spheres, cylinders, cones, tori) on a large textured ground plane,
 lit by a sun, one or two point/area lights of random colour and strength, and a dim world light
 that the camera itself does not see (the background is black, as our splat renderer's). The
 camera moves along a smooth orbit (random radius, height wave, arc of 250-360 degrees) looking
-near the scene centre, and renders `--views` photos.
+near the scene centre, and renders `--views` photos, denoised by OpenImageDenoise unless
+--no-denoise.
 
 Written per scene (the capture format `make-pairs` reads; the data is not committed):
     <out>/scene_000/images/000.png ...
@@ -45,7 +46,7 @@ def _random_colour(rng: np.random.Generator) -> tuple[float, float, float, float
 def _textured_material(bpy, name: str, rng: np.random.Generator, scale: float):
     """Principled BSDF whose base colour mixes two random colours by a random procedural texture."""
     mat = bpy.data.materials.new(name)
-    if not mat.use_nodes:
+    if mat.node_tree is None:  # Blender 4.x; 5.x materials always have nodes (use_nodes is deprecated)
         mat.use_nodes = True
     nodes, links = mat.node_tree.nodes, mat.node_tree.links
     bsdf = nodes.get("Principled BSDF")
@@ -85,7 +86,7 @@ def _world(bpy, rng: np.random.Generator) -> None:
     """Dim ambient light that camera rays do not see: a black background."""
     world = bpy.data.worlds.new("World")
     bpy.context.scene.world = world
-    if not world.use_nodes:
+    if world.node_tree is None:
         world.use_nodes = True
     nodes, links = world.node_tree.nodes, world.node_tree.links
     background = nodes.get("Background")
@@ -103,7 +104,7 @@ def _world(bpy, rng: np.random.Generator) -> None:
 def _lights(bpy, rng: np.random.Generator) -> list[dict]:
     lights = []
     sun = bpy.data.lights.new("Sun", "SUN")
-    sun.energy = rng.uniform(1.5, 5.0)
+    sun.energy = rng.uniform(0.8, 3.0)
     sun.color = _random_colour(rng)[:3] if rng.random() < 0.5 else (1.0, 0.97, 0.9)
     obj = bpy.data.objects.new("Sun", sun)
     obj.rotation_euler = (rng.uniform(0.1, 1.0), 0.0, rng.uniform(0, 2 * math.pi))
@@ -112,7 +113,7 @@ def _lights(bpy, rng: np.random.Generator) -> list[dict]:
     for i in range(int(rng.integers(1, 3))):
         kind = "POINT" if rng.random() < 0.5 else "AREA"
         light = bpy.data.lights.new(f"Light{i}", kind)
-        light.energy = rng.uniform(200, 900)
+        light.energy = rng.uniform(100, 500)
         light.color = _random_colour(rng)[:3]
         obj = bpy.data.objects.new(f"Light{i}", light)
         angle = rng.uniform(0, 2 * math.pi)
@@ -141,7 +142,8 @@ def _aim(camera_obj, centre, target) -> None:
     camera_obj.rotation_euler = (Vector(target) - Vector(centre)).to_track_quat("-Z", "Y").to_euler()
 
 
-def generate_scene(out: Path, seed: int, views: int, width: int, height: int, samples: int, threads: int) -> Path:
+def generate_scene(out: Path, seed: int, views: int, width: int, height: int, samples: int, threads: int,
+                   denoise: bool = True) -> Path:
     """Build, render and write one scene (module doc); returns its folder."""
     import bpy
     from bpy_extras.object_utils import world_to_camera_view
@@ -152,7 +154,9 @@ def generate_scene(out: Path, seed: int, views: int, width: int, height: int, sa
     scene.render.engine = "CYCLES"
     scene.cycles.device = "CPU"
     scene.cycles.samples = samples
-    scene.cycles.use_denoising = False
+    scene.cycles.use_denoising = denoise  # OpenImageDenoise: clean targets at few samples
+    if denoise:
+        scene.cycles.denoiser = "OPENIMAGEDENOISE"
     scene.render.threads_mode, scene.render.threads = "FIXED", threads
     scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = width, height, 100
     scene.render.image_settings.file_format = "PNG"
@@ -215,13 +219,14 @@ def main(argv=None) -> int:
     parser.add_argument("--height", type=int, default=96)
     parser.add_argument("--samples", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="Cycles CPU threads (the machine is shared)")
+    parser.add_argument("--no-denoise", dest="denoise", action="store_false", help="keep Cycles' sampling noise")
     args = parser.parse_args(argv)
     if args.views < 3 or min(args.width, args.height) < 8 or args.samples < 1:
         parser.error("need --views >= 3, an image of at least 8 px, --samples >= 1")
     for k in range(args.first, args.first + args.scenes):
         t0 = time.perf_counter()
         folder = generate_scene(args.out, args.seed + k, args.views, args.width, args.height, args.samples,
-                                args.threads)
+                                args.threads, args.denoise)
         print(f"{folder}: {args.views} views in {time.perf_counter() - t0:.1f} s", flush=True)
     return 0
 
