@@ -173,3 +173,23 @@ def test_hooks_are_registered_once_and_the_slot_is_emptied():
         stock = unet(sample, torch.tensor(0.5), encoder_hidden_states=emb[:, 0], added_time_ids=ids).sample
         repeated = run_unet(unet, sample, torch.tensor(0.5), emb[:, :1].expand(1, 3, 1, -1), ids)
     assert torch.equal(stock, repeated)  # empty slot: the hooks leave a plain call stock
+
+
+def test_compiled_unet_traces_once_and_matches_the_module():
+    """torch.compile (dynamo, eager backend: no code generation) sees one graph for calls with new
+    embeddings and poses, and a compiled UNet shares the conditioning slot of the module it wraps."""
+    import torch._dynamo as dynamo
+
+    unet = EnhancerPipeline(**dummy_components(seed=0)).unet
+    compiled = torch.compile(unet, backend="eager", dynamic=False)
+    sample, ids = torch.randn(1, 3, 8, 8, 8), torch.tensor([[6.0, 127.0, 0.02]])
+    g = torch.Generator().manual_seed(0)
+    dynamo.reset()
+    with dynamo.config.patch(error_on_recompile=True), torch.no_grad():
+        for _ in range(3):
+            emb = torch.randn(1, 3, 1, unet.config.cross_attention_dim, generator=g)
+            offset = torch.randn(3, unet.time_embedding.linear_2.out_features, generator=g)
+            assert torch.equal(run_unet(compiled, sample, torch.tensor(0.5), emb, ids, offset),
+                               run_unet(unet, sample, torch.tensor(0.5), emb, ids, offset))
+    assert FrameConditioning.of(compiled) is FrameConditioning.of(unet)
+    dynamo.reset()

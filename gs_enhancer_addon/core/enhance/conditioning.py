@@ -79,7 +79,9 @@ class FrameConditioning:
 
     @classmethod
     def of(cls, unet) -> "FrameConditioning":
-        """The UNet's conditioning slot; its hooks are registered on first use and stay."""
+        """The UNet's conditioning slot; its hooks are registered on first use and stay. A compiled
+        UNet (torch.compile's wrapper) shares the slot of the module it wraps."""
+        unet = getattr(unet, "_orig_mod", unet)
         attached = unet.__dict__.get(cls._ATTRIBUTE)
         if attached is None:
             attached = cls(unet)

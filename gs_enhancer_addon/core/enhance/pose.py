@@ -106,6 +106,11 @@ class PoseEmbedding(ModelMixin, ConfigMixin):
         torch.nn.init.zeros_(self.pose_embedding.linear_2.weight)  # untrained: adds exactly 0
         torch.nn.init.zeros_(self.pose_embedding.linear_2.bias)
 
+    def to(self, *args, **kwargs) -> "PoseEmbedding":
+        """torch's `to`: diffusers' ModelMixin.to warns about float32-kept modules on every dtype cast,
+        and this module keeps none."""
+        return torch.nn.Module.to(self, *args, **kwargs)
+
     @classmethod
     def for_unet(cls, unet) -> "PoseEmbedding":
         """A zero-initialised embedding matching `unet`'s time-embedding width, on its device/dtype."""
