@@ -6,7 +6,7 @@ temporary folder, then, interleaved over --repeats rounds so machine load hits a
 - ours, Blender: `scene_io.import_splat_file` -> a POINTCLOUD object (5.0+; mesh + Mesh to Points
   on 4.2) with every 3DGS attribute, display color, radius and material;
 - native, Blender: `bpy.ops.wm.ply_import` of the same file (a mesh with the same attributes);
-- ours, .ply -> GaussianScene: `GaussianScene.from_ply` (numpy arrays, NaN/Inf check included);
+- ours, .ply -> GaussianScene: `core.io.ply.read_ply` (numpy arrays, NaN/Inf check included);
 - plyfile, .ply -> arrays: `PlyData.read(path)` (memory-mapped, plyfile's default) then the
   fields stacked into the same arrays, as the INRIA reference loader does. (plyfile 1.1.3 with
   mmap=False is pathologically slow here, ~9 s per 100k splats, so it is not the baseline.)

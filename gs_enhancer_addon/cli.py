@@ -3,6 +3,7 @@
     python -m gs_enhancer_addon demo [--out DIR] [--style TEXT]
     python -m gs_enhancer_addon enhance IN.ply --cameras (cams.json | transforms.json | colmap dir)
                                        [--style TEXT] --out OUT.ply [--models tiny|DIR|hub]
+    python -m gs_enhancer_addon make-pairs CAPTURE DATASET [--views 3,6,9,24] [--iterations N]
     python -m gs_enhancer_addon train-enhancer ... / train-decoder ...
 """
 
@@ -75,6 +76,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_job_options(enhance, default_preset="balanced")
     enhance.set_defaults(func=_run_enhance)
 
+    pairs = sub.add_parser("make-pairs", help="enhancer training windows from a capture (photos + cameras)")
+    pairs.add_argument("capture", type=Path,
+                       help="capture folder (transforms.json, or a COLMAP model in sparse/0 with images/) or camera file")
+    pairs.add_argument("out", type=Path, help="dataset folder for train-enhancer (an unfinished run there is resumed)")
+    pairs.add_argument("--views", default="3,6,9,24", help="reference photos per low-view splat, comma separated")
+    pairs.add_argument("--iterations", type=int, default=3000, help="fitting steps of each low-view splat")
+    pairs.add_argument("--densify", choices=("auto", "on", "off"), default="auto", help="auto: on with a CUDA GPU")
+    pairs.add_argument("--random-points", type=int, default=5000, help="random start points without COLMAP points")
+    pairs.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
+    pairs.add_argument("--seed", type=int, default=0)
+    pairs.add_argument("--name", default=None, help="window name prefix (default: the capture folder's name)")
+    pairs.set_defaults(func=_run_make_pairs)
+
     from .core.enhance.cli import add_training_commands  # train-enhancer, train-decoder
 
     add_training_commands(sub)
@@ -140,6 +154,28 @@ def _run_enhance(args) -> int:
     paths = _write_outputs(result, args.out, args.blend, args.sheet, name=args.input.stem, source=scene,
                            cameras=cameras)
     _print_summary(result, paths)
+    return 0
+
+
+def _run_make_pairs(args) -> int:
+    from .core.errors import InputError
+    from .core.pairs import PairsConfig, make_pairs
+
+    try:
+        counts = tuple(int(v) for v in args.views.split(",") if v.strip())
+    except ValueError:
+        raise InputError(f"--views takes whole numbers separated by commas, not '{args.views}'.") from None
+    config = PairsConfig(view_counts=counts, iterations=args.iterations, densify=args.densify,
+                         random_points=args.random_points, device=args.device, seed=args.seed, name=args.name)
+    bar = TerminalProgress()
+    try:
+        result = make_pairs(args.capture, args.out, config, progress=bar)
+    finally:
+        bar.close()
+    for note in result.notes:
+        print(f"note: {note}")
+    print(f"{len(result.windows)} training windows in {args.out.resolve()} "
+          f"(low-view splats fitted now: {', '.join(map(str, result.fitted)) or 'none, all resumed'})")
     return 0
 
 

@@ -16,6 +16,7 @@ from gs_enhancer_addon.core.enhance.training import (
     DecoderTrainConfig, EnhancerTrainConfig, _decode_for_training, enhancer_loss, latest_checkpoint,
     temporal_parameters, train_decoder, train_enhancer,
 )
+from gs_enhancer_addon.core.enhance.pose import POSE_FOLDER
 from gs_enhancer_addon.core.errors import Cancelled, InputError
 from gs_enhancer_addon.core.models import ModelSource
 
@@ -110,4 +111,50 @@ def test_training_commands_register_and_parse(dataset, tmp_path):
     cfg = _config(DecoderTrainConfig, args)
     assert cfg.steps == 3 and cfg.resume is False and cfg.dataset == str(dataset) and callable(args.func)
     args = parser.parse_args(["train-enhancer", str(dataset), str(tmp_path)])
-    assert _config(EnhancerTrainConfig, args).resume is True
+    assert _config(EnhancerTrainConfig, args).resume is True and _config(EnhancerTrainConfig, args).layers == "temporal"
+    args = parser.parse_args(["train-enhancer", str(dataset), str(tmp_path), "--layers", "all"])
+    assert _config(EnhancerTrainConfig, args).layers == "all"
+
+
+@pytest.fixture(scope="module")
+def posed_dataset(tmp_path_factory):
+    from gs_enhancer_addon.core.cameras import Camera, look_at
+
+    root = tmp_path_factory.mktemp("posed")
+    target = window(frames=3, seed=2)
+    degraded = torch.nn.functional.avg_pool2d(target, 5, 1, 2)
+    degraded[0], degraded[-1] = target[0], target[-1]
+    K = torch.tensor([[16.0, 0, 16], [0, 16.0, 16], [0, 0, 1]]).double().numpy()
+    cams = [Camera(K, look_at((3.0, 0.4 * i, 1.0), (0, 0, 0)), 32, 32, f"c{i}") for i in range(3)]
+    save_window(root, "w0", degraded, target, cameras=cams)
+    return root
+
+
+def test_train_enhancer_trains_the_pose_embedding_from_window_cameras(posed_dataset, tmp_path):
+    pair = load_dataset(posed_dataset)[0]
+    assert pair.cameras is not None and len(pair.cameras) == 3
+    pipe = EnhancerPipeline(**dummy_components(seed=0))
+    conv_in = pipe.unet.conv_in.weight.clone()
+    cfg = EnhancerTrainConfig(dataset=str(posed_dataset), output_dir=str(tmp_path / "out"), steps=3,
+                              learning_rate=1e-3, checkpoint_every=3, conditioning_dropout=0.0, device="cpu")
+    result = train_enhancer(cfg, pipe=pipe)
+    assert any(p.abs().sum() > 0 for p in pipe.pose_embedding.pose_embedding.linear_2.parameters())
+    assert torch.equal(pipe.unet.conv_in.weight, conv_in)  # "temporal": spatial layers stay frozen
+    assert (result.output / POSE_FOLDER / "config.json").is_file()
+    base = ensure_tiny_enhancer(tmp_path / "models")
+    loaded = load_enhancer(EnhancerSources(base=ModelSource(str(base)), unet=ModelSource(str(result.output))),
+                           precision="float32")
+    for a, b in zip(loaded.pose_embedding.parameters(), pipe.pose_embedding.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_train_enhancer_all_layers_trains_spatial_layers_too(posed_dataset, tmp_path):
+    pipe = EnhancerPipeline(**dummy_components(seed=0))
+    conv_in = pipe.unet.conv_in.weight.clone()
+    cfg = EnhancerTrainConfig(dataset=str(posed_dataset), output_dir=str(tmp_path / "all"), steps=2,
+                              learning_rate=1e-3, checkpoint_every=2, device="cpu", layers="all")
+    train_enhancer(cfg, pipe=pipe)
+    assert not torch.equal(pipe.unet.conv_in.weight, conv_in)
+    with pytest.raises(InputError, match="layers"):
+        train_enhancer(EnhancerTrainConfig(dataset=str(posed_dataset), output_dir=str(tmp_path / "bad"), steps=1,
+                                           device="cpu", layers="spatial"), pipe=pipe)

@@ -9,10 +9,10 @@ from pathlib import Path
 from ..cameras import Camera
 from ..errors import InputError
 from .camera_json import read_cameras_json, write_cameras_json
-from .colmap import read_colmap_model
+from .colmap import read_colmap_model, read_colmap_points
 from .transforms_json import read_transforms_json
 
-__all__ = ["load_cameras", "read_cameras_json", "write_cameras_json", "read_colmap_model", "read_transforms_json"]
+__all__ = ["load_cameras", "read_cameras_json", "write_cameras_json", "read_colmap_model", "read_colmap_points", "read_transforms_json"]
 
 
 def load_cameras(path: str | Path) -> list[Camera]:

@@ -9,14 +9,15 @@ Conventions (COLMAP documentation, "Output Format"):
 Supported camera models: every perspective model. The pinhole part (f or fx, fy, cx, cy) makes K;
 the distortion coefficients of SIMPLE_RADIAL, RADIAL, OPENCV, FULL_OPENCV are kept in
 `metadata["distortion"]` but not applied (3DGS trains on undistorted images: run COLMAP's
-image_undistorter first). Fisheye models are refused. points3D is not read.
+image_undistorter first). Fisheye models are refused. `read_colmap_points` reads the sparse
+points (points3D.bin / .txt: position and colour) when they exist.
 """
 
 from __future__ import annotations
 
 import struct
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Optional
 
 import numpy as np
 
@@ -208,3 +209,48 @@ def _read_cstring(f: BinaryIO, path: Path) -> str:
             return chars.decode("utf-8")
         chars += c
 
+
+
+# ----------------------------------------------------------------------------------------------
+# Sparse points (points3D): `POINT3D_ID X Y Z R G B ERROR TRACK...`
+
+
+def read_colmap_points(model_dir: str | Path) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """(positions [N, 3] float64, colours [N, 3] float32 in [0, 1]) of a sparse model, or None when it
+    has no points3D file (or no points)."""
+    model_dir = Path(model_dir)
+    if (model_dir / "points3D.bin").is_file():
+        xyz, rgb = _read_points_bin(model_dir / "points3D.bin")
+    elif (model_dir / "points3D.txt").is_file():
+        xyz, rgb = _read_points_txt(model_dir / "points3D.txt")
+    else:
+        return None
+    if not len(xyz):
+        return None
+    return np.asarray(xyz, dtype=np.float64).reshape(-1, 3), np.asarray(rgb, dtype=np.float32).reshape(-1, 3) / 255.0
+
+
+def _read_points_txt(path: Path) -> tuple[list, list]:
+    xyz, rgb = [], []
+    for line in _data_lines(path):
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            xyz.append([float(v) for v in fields[1:4]])
+            rgb.append([int(v) for v in fields[4:7]])
+        except (ValueError, IndexError) as exc:
+            raise InputError(f"{path}: cannot read point line '{line.strip()[:80]}' ({exc}).") from exc
+    return xyz, rgb
+
+
+def _read_points_bin(path: Path) -> tuple[list, list]:
+    xyz, rgb = [], []
+    with open(path, "rb") as f:
+        (count,) = _unpack(f, "Q", path)
+        for _ in range(count):
+            _, x, y, z, r, g, b, _, track = _unpack(f, "QdddBBBdQ", path)
+            f.seek(track * 8, 1)  # (image_id: int32, point2D_idx: int32) each
+            xyz.append([x, y, z])
+            rgb.append([r, g, b])
+    return xyz, rgb

@@ -72,6 +72,7 @@ class SvdEnhancer:
             x = torch.from_numpy(frames[idx]).permute(0, 3, 1, 2)  # [T+2, 3, H, W]
             progress = sub_progress(ctx.progress, 0.1 + 0.9 * w / len(windows), 0.1 + 0.9 * (w + 1) / len(windows),
                                     prefix=f"window {w + 1}/{len(windows)}")
-            enhanced = pipeline(x, self.settings, device=ctx.device, progress=progress, cancel=ctx.cancel)
+            enhanced = pipeline(x, self.settings, device=ctx.device, progress=progress, cancel=ctx.cancel,
+                                cameras=[trajectory.cameras[i] for i in idx])  # pose conditioning
             out[idx[1:-1]] = enhanced[1:-1].permute(0, 2, 3, 1).numpy()  # references stay as they were
         return out

@@ -53,9 +53,12 @@ def _run_decoder(args: argparse.Namespace) -> int:
 
 def add_training_commands(subparsers) -> None:
     """Register `train-enhancer` and `train-decoder` on an argparse subparsers object."""
-    enhancer = subparsers.add_parser("train-enhancer", help="fine-tune the video UNet's temporal layers")
+    enhancer = subparsers.add_parser("train-enhancer", help="train the video UNet's temporal layers and pose embedding")
     _add_common(enhancer)
     enhancer.add_argument("--conditioning-dropout", type=float)
+    enhancer.add_argument("--layers", choices=("temporal", "all"),
+                          help="temporal (default: temporal layers + pose embedding, for real SVD weights) or "
+                               "all (every UNet weight, for a small model trained from scratch)")
     enhancer.set_defaults(func=_run_enhancer)
     decoder = subparsers.add_parser("train-decoder", help="train the spatial-temporal decoder (CFW)")
     _add_common(decoder)

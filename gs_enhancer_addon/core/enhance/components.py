@@ -38,6 +38,7 @@ from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWi
 from .config import EnhancerSources  # noqa: E402
 from .decoder import SpatialTemporalDecoder  # noqa: E402
 from .pipeline import EnhancerPipeline  # noqa: E402
+from .pose import load_pose_embedding  # noqa: E402
 
 TINY_FOLDER_NAME = "tiny-enhancer-v1"
 
@@ -188,8 +189,9 @@ def load_enhancer(
     processor = CLIPImageProcessor.from_pretrained(base / "feature_extractor")
     scheduler = EulerDiscreteScheduler.from_pretrained(base / "scheduler")
     pipe = EnhancerPipeline(unet=unet, decoder=decoder, image_encoder=image_encoder.eval(),
-                            feature_extractor=processor, scheduler=scheduler)
-    for module in (pipe.unet, pipe.decoder, pipe.image_encoder):
+                            feature_extractor=processor, scheduler=scheduler,
+                            pose_embedding=load_pose_embedding(unet_dir, unet).to(dtype=dtype))  # unet/pose_embedding/ or zero
+    for module in (pipe.unet, pipe.decoder, pipe.image_encoder, pipe.pose_embedding):
         module.requires_grad_(False).to("cpu" if offload else device)  # device only: the dtype is already right
     report(progress, 1.0, "Enhancer models ready")
     return pipe

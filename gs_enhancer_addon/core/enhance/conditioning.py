@@ -3,16 +3,17 @@
 Stock SVD conditions every frame on ONE image: its CLIP embedding is repeated over the frames.
 3DGS-Enhancer conditions each frame on its own view: frame f's spatial cross-attention sees the
 CLIP embedding of frame f, and frame f's VAE latent is concatenated channel-wise with its noisy
-latent. The real `UNetSpatioTemporalConditionModel` is used unchanged: `per_frame_cross_attention`
-swaps the per-frame embeddings into the UNet's blocks (forward pre-hooks) for the duration of a
-call, exactly where the stock forward passes its repeated [B*F, 1, D] tensor. The temporal
+latent. The real `UNetSpatioTemporalConditionModel` is used unchanged: `FrameConditioning` swaps the
+per-frame embeddings into the UNet's blocks (permanent forward pre-hooks reading one slot), exactly
+where the stock forward passes its repeated [B*F, 1, D] tensor; the same hooks add the per-frame
+pose embedding (pose.py) to each block's time embedding. The temporal
 attention layers keep the stock behaviour (they read the first frame's context: reference a).
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Optional
 
 import torch
 import torch.nn.functional as F
@@ -54,32 +55,57 @@ def encode_frames_clip(
     return image_encoder(pixels).image_embeds.unsqueeze(1)
 
 
-def _has_cross_attention(block: torch.nn.Module) -> bool:
-    return bool(getattr(block, "has_cross_attention", False))
+class FrameConditioning:
+    """Per-frame conditioning of one UNet through PERMANENT forward pre-hooks that read one slot.
 
+    The hooks are registered once per UNet (`FrameConditioning.of(unet)`), so a compiled UNet
+    sees the same module graph on every call (issue: hooks added and removed per call would make
+    torch.compile re-trace). Each call fills the slot (`holding`) and empties it afterwards; with
+    an empty slot the hooks change nothing and the UNet is stock SVD. What the slot holds:
+    - `cross_attention` [B * F, 1, D]: replaces the repeated [B*F, 1, D] CLIP context that the
+      stock forward hands every cross-attending block (the mid block always cross-attends);
+    - `time_offset` [B * F, D_t] or None: added to the per-frame time embedding `temb` every block
+      receives (the pose embedding, pose.py).
+    """
 
-@contextmanager
-def per_frame_cross_attention(
-    unet,  # UNetSpatioTemporalConditionModel
-    embeddings: Tensor,  # [B * F, 1, D] per-frame embeddings, batch-major (index b * F + f)
-) -> Iterator[None]:
-    """Within this context, every cross-attention block of `unet` sees `embeddings` per frame."""
+    _ATTRIBUTE = "_gs_frame_conditioning"
 
-    def swap(module, args, kwargs):
-        current = kwargs.get("encoder_hidden_states")
-        if current is not None and current.shape[0] != embeddings.shape[0]:
-            raise ValueError(f"per-frame embeddings for {embeddings.shape[0]} frames, UNet runs {current.shape[0]}")
-        kwargs["encoder_hidden_states"] = embeddings.to(current.dtype if current is not None else embeddings.dtype)
+    def __init__(self, unet):
+        self.cross_attention: Optional[Tensor] = None
+        self.time_offset: Optional[Tensor] = None
+        blocks = dict.fromkeys([*unet.down_blocks, unet.mid_block, *unet.up_blocks])
+        for block in blocks:
+            block.register_forward_pre_hook(self._pre_hook, with_kwargs=True)
+
+    @classmethod
+    def of(cls, unet) -> "FrameConditioning":
+        """The UNet's conditioning slot; its hooks are registered on first use and stay. A compiled
+        UNet (torch.compile's wrapper) shares the slot of the module it wraps."""
+        unet = getattr(unet, "_orig_mod", unet)
+        attached = unet.__dict__.get(cls._ATTRIBUTE)
+        if attached is None:
+            attached = cls(unet)
+            object.__setattr__(unet, cls._ATTRIBUTE, attached)
+        return attached
+
+    @contextmanager
+    def holding(self, cross_attention: Tensor, time_offset: Optional[Tensor] = None) -> Iterator[None]:
+        self.cross_attention, self.time_offset = cross_attention, time_offset
+        try:
+            yield
+        finally:
+            self.cross_attention = self.time_offset = None
+
+    def _pre_hook(self, module, args, kwargs):
+        context = self.cross_attention
+        if context is not None and "encoder_hidden_states" in kwargs:
+            current = kwargs["encoder_hidden_states"]
+            if current is not None and current.shape[0] != context.shape[0]:
+                raise ValueError(f"per-frame embeddings for {context.shape[0]} frames, UNet runs {current.shape[0]}")
+            kwargs["encoder_hidden_states"] = context.to(current.dtype if current is not None else context.dtype)
+        if self.time_offset is not None and kwargs.get("temb") is not None:
+            kwargs["temb"] = kwargs["temb"] + self.time_offset.to(kwargs["temb"].dtype)
         return args, kwargs
-
-    blocks = [b for b in [*unet.down_blocks, unet.mid_block, *unet.up_blocks] if _has_cross_attention(b)]
-    blocks.append(unet.mid_block)  # the mid block always cross-attends in SVD's UNet
-    handles = [b.register_forward_pre_hook(swap, with_kwargs=True) for b in dict.fromkeys(blocks)]
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 def run_unet(
@@ -88,12 +114,13 @@ def run_unet(
     timestep: Tensor,  # scalar or [B] (SVD: 0.25 * log(sigma))
     embeddings: Tensor,  # [B, F, 1, D] per-frame CLIP embeddings
     added_time_ids: Tensor,  # [B, 3] fps - 1, motion bucket, noise augmentation
+    time_offset: Optional[Tensor] = None,  # [B * F, D_t] per-frame pose embedding (pose.py); None = none
 ) -> Tensor:  # [B, F, C_latent, h, w]
-    """One UNet evaluation with per-frame cross-attention conditioning."""
+    """One UNet evaluation with per-frame cross-attention (and optional pose) conditioning."""
     batch, frames = embeddings.shape[:2]
     flat = embeddings.reshape(batch * frames, 1, embeddings.shape[-1])
     # Contiguous input: a strided (channel-sliced) input made the UNet's backward segfault on CPU torch 2.13.
-    with per_frame_cross_attention(unet, flat):
+    with FrameConditioning.of(unet).holding(flat, time_offset):
         return unet(
             model_input.contiguous(), timestep, encoder_hidden_states=embeddings[:, 0], added_time_ids=added_time_ids,
             return_dict=False,
@@ -115,8 +142,13 @@ def added_time_ids(
     unet, fps: int, motion_bucket_id: int, noise_aug_strength: float, batch: int
 ) -> Tensor:  # [batch, 3]
     """SVD's micro-conditioning vector [fps - 1, motion bucket, noise augmentation] (as SVD was trained)."""
-    ids = [fps - 1, motion_bucket_id, noise_aug_strength]
+    ids = time_id_values(fps, motion_bucket_id, noise_aug_strength)
     expected = unet.add_embedding.linear_1.in_features
     if unet.config.addition_time_embed_dim * len(ids) != expected:
         raise ValueError(f"UNet expects an added time embedding of {expected}; check addition_time_embed_dim")
     return torch.tensor([ids], dtype=torch.float32).repeat(batch, 1)
+
+
+def time_id_values(fps: int, motion_bucket_id: int, noise_aug_strength: float) -> list[float]:
+    """[fps - 1, motion bucket, noise augmentation]: the values behind `added_time_ids` (and pose.py)."""
+    return [fps - 1, motion_bucket_id, noise_aug_strength]

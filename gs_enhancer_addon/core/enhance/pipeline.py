@@ -11,23 +11,28 @@ Steps  (1) size rule (sizing.py); (2) per-frame CLIP embeddings -> cross-attenti
        clean latents noised to the current sigma, so they stay the clean anchors; (5) chunked
        decoding by the spatial-temporal decoder with the renders' encoder features (CFW);
        (6) colour correction to reference a; (7) references pasted back exactly.
+       With the window's cameras, every frame is also conditioned on its pose relative to frame 0
+       (pose.py: a zero-initialised embedding, so untrained it changes nothing).
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator, Optional
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from ..cameras import Camera
 from ..errors import InputError
 from ..progress import CancelFn, ProgressFn, check_cancel, report
 from ..torchvision_compat import ensure_torchvision_importable
 from .color import color_correct_window
-from .conditioning import added_time_ids, encode_frames_clip, guidance_scales, run_unet
+from .conditioning import added_time_ids, encode_frames_clip, guidance_scales, run_unet, time_id_values
 from .config import EnhancerConfig
+from .pose import PoseEmbedding, pose_vectors, save_pose_embedding
 from .sizing import from_model_size, size_multiple, to_model_size
 
 ensure_torchvision_importable()
@@ -78,12 +83,15 @@ class EnhancerPipeline(DiffusionPipeline):
         image_encoder: CLIPVisionModelWithProjection,
         feature_extractor: CLIPImageProcessor,
         scheduler: EulerDiscreteScheduler,
+        pose_embedding: Optional[PoseEmbedding] = None,  # None: zero-initialised (exactly stock SVD)
     ):
         super().__init__()
         self.register_modules(
             unet=unet, decoder=decoder, image_encoder=image_encoder,
             feature_extractor=feature_extractor, scheduler=scheduler,
         )
+        # Not a pipeline component of its own: it is stored inside the UNet folder (pose.py).
+        self.pose_embedding = pose_embedding if pose_embedding is not None else PoseEmbedding.for_unet(unet)
 
     @property
     def vae_scale_factor(self) -> int:
@@ -97,6 +105,7 @@ class EnhancerPipeline(DiffusionPipeline):
     def save_pretrained(self, save_directory, **kwargs) -> None:
         """Each component in its own subfolder (diffusers layout, safetensors), plus model_index.json."""
         super().save_pretrained(save_directory, safe_serialization=True, **kwargs)
+        save_pose_embedding(self.pose_embedding, Path(save_directory) / "unet")
 
     @contextmanager
     def _placed(self, module, device: torch.device, offload: bool) -> Iterator[None]:
@@ -120,9 +129,13 @@ class EnhancerPipeline(DiffusionPipeline):
         device: Optional[str | torch.device] = None,  # compute device; None = where the UNet is
         progress: Optional[ProgressFn] = None,
         cancel: Optional[CancelFn] = None,
+        cameras: Optional[Sequence[Camera]] = None,  # the window's cameras, one per frame: pose conditioning
     ) -> Tensor:  # [T+2, 3, H, W] float32 in [0, 1], on the CPU
         config = config or EnhancerConfig()
         frames = check_window(window)
+        if cameras is not None and len(cameras) != frames.shape[0]:
+            raise InputError(f"Pose conditioning needs one camera per frame: {len(cameras)} cameras, "
+                             f"{frames.shape[0]} frames.")
         device = torch.device(device) if device is not None else self.unet.device
         offload = config.offload == "model" and device.type != "cpu"
         _set_forward_chunking(self.unet, config.forward_chunking)  # per call: a cached pipeline keeps no old choice
@@ -133,7 +146,7 @@ class EnhancerPipeline(DiffusionPipeline):
         embeddings, cond_latents, ref_latents = self._encode_window(x, config, device, offload, generator)
         check_cancel(cancel)
         latents = self._denoise(embeddings, cond_latents, ref_latents, config, device, offload, generator,
-                                progress, cancel)
+                                progress, cancel, cameras)
         report(progress, 0.95, "Decoding")
         decoded = self._decode(latents, x, config, device, offload, cancel)
         decoded = from_model_size(decoded.float().cpu(), height, width, config.max_pixels).clamp(0.0, 1.0)
@@ -158,8 +171,16 @@ class EnhancerPipeline(DiffusionPipeline):
             refs = self.decoder.encode(pixels[[0, -1]].to(device))[0] * self.decoder.scaling_factor
         return embeddings[None], cond[None], refs.float()
 
+    def _pose_offset(self, cameras, config, device, dtype) -> Optional[Tensor]:  # [F, D_t] or None
+        """The pose embedding of every frame (pose.py); None without cameras."""
+        if cameras is None:
+            return None
+        vectors = pose_vectors(cameras, time_id_values(config.fps, config.motion_bucket_id, config.noise_aug_strength))
+        self.pose_embedding.to(device=device, dtype=dtype)
+        return self.pose_embedding(vectors[None].to(device))
+
     def _denoise(self, embeddings, cond_latents, ref_latents, config, device, offload, generator,
-                 progress, cancel) -> Tensor:  # -> [1, F, C, h, w] scaled latents
+                 progress, cancel, cameras=None) -> Tensor:  # -> [1, F, C, h, w] scaled latents
         num_frames = cond_latents.shape[1]
         dtype = self.unet.dtype
         do_cfg = config.max_guidance_scale > 1.0
@@ -176,10 +197,12 @@ class EnhancerPipeline(DiffusionPipeline):
             passes.insert(0, (torch.zeros_like(embeddings), torch.zeros_like(cond_latents)))
         timesteps = self.scheduler.timesteps
         with self._placed(self.unet, device, offload):
+            offset = self._pose_offset(cameras, config, device, dtype)
             for i, t in enumerate(timesteps):
                 check_cancel(cancel)
                 scaled = self.scheduler.scale_model_input(latents, t)
-                preds = self._unet_passes(scaled, t, passes, time_ids.to(device), config.cfg_mode, dtype, cancel)
+                preds = self._unet_passes(scaled, t, passes, time_ids.to(device), config.cfg_mode, dtype, cancel,
+                                          offset)
                 noise_pred = preds[0] + scales * (preds[1] - preds[0]) if do_cfg else preds[0]
                 latents = self.scheduler.step(noise_pred, t, latents).prev_sample.float()
                 sigma = self.scheduler.sigmas[i + 1].to(device)
@@ -187,18 +210,20 @@ class EnhancerPipeline(DiffusionPipeline):
                 report(progress, 0.05 + 0.9 * (i + 1) / len(timesteps), f"Step {i + 1}/{len(timesteps)}")
         return latents
 
-    def _unet_passes(self, scaled, t, passes, time_ids, cfg_mode, dtype, cancel) -> list[Tensor]:
-        """Noise predictions for the (unconditional, conditional) passes, batched or one after another."""
+    def _unet_passes(self, scaled, t, passes, time_ids, cfg_mode, dtype, cancel, offset=None) -> list[Tensor]:
+        """Noise predictions for the (unconditional, conditional) passes, batched or one after another.
+        Both passes see the poses (`offset` [F, D_t]): the model is trained with them never dropped."""
         inputs = [(torch.cat([scaled, cond], dim=2).to(dtype), emb.to(dtype)) for emb, cond in passes]
         if cfg_mode == "batched" or len(inputs) == 1:
             model_in = torch.cat([m for m, _ in inputs])
             emb = torch.cat([e for _, e in inputs])
-            out = run_unet(self.unet, model_in, t, emb, time_ids.repeat(len(inputs), 1).to(dtype))
+            offsets = None if offset is None else offset.repeat(len(inputs), 1)
+            out = run_unet(self.unet, model_in, t, emb, time_ids.repeat(len(inputs), 1).to(dtype), offsets)
             return [o[None].float() for o in out]
         outputs = []
         for model_in, emb in inputs:
             check_cancel(cancel)
-            outputs.append(run_unet(self.unet, model_in, t, emb, time_ids.to(dtype)).float())
+            outputs.append(run_unet(self.unet, model_in, t, emb, time_ids.to(dtype), offset).float())
         return outputs
 
     def _decode(self, latents, x, config, device, offload, cancel) -> Tensor:  # -> [F, 3, H', W'] in [0, 1]

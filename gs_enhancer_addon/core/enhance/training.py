@@ -1,7 +1,9 @@
 """Fine-tuning the enhancer (3DGS-Enhancer, Sec. 3.2-3.3), which the official release lacks for the decoder.
 
 * `train_enhancer`: the SVD UNet's temporal layers (temporal transformer blocks, temporal res blocks,
-  time mixers, frame position embeddings) are trained, everything else frozen, with SVD's EDM
+  time mixers, frame position embeddings) and the pose embedding (pose.py; windows with cameras)
+  are trained, everything else frozen (`layers="temporal"`; `layers="all"` trains every UNet weight,
+  for a model trained from scratch), with SVD's EDM
   diffusion loss (sigma ~ logN(P_mean, P_std), v-prediction preconditioning, weight (1+s^2)/s^2;
   as SVD_Xtend/SVDFor3D) on windows of (degraded renders + references -> ground truth), with
   per-frame CLIP + latent conditioning and conditioning dropout for classifier-free guidance.
@@ -13,7 +15,8 @@
 Both: dataset folder format in data.py, mixed precision (bf16 autocast) on CUDA, checkpoints every
 `checkpoint_every` steps (`checkpoint-NNNNNN/`: trainable weights as safetensors, optimizer state,
 step), automatic resume from the newest checkpoint, progress + cancel per step, and a final
-diffusers-layout folder (`unet/` or `decoder/`) that `EnhancerSources(unet=...|decoder=...)` loads.
+diffusers-layout folder (`unet/` with `unet/pose_embedding/`, or `decoder/`) that
+`EnhancerSources(unet=...|decoder=...)` loads.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import json
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import torch
 from torch import Tensor
@@ -31,18 +34,20 @@ from ..errors import InputError
 from ..models import ModelSource
 from ..progress import CancelFn, ProgressFn, check_cancel, report, sub_progress
 from ..devices import resolve_device
-from .components import load_enhancer
 from ..models import DEFAULT_ENHANCER_REPO
+from .components import load_enhancer
+from .conditioning import added_time_ids, encode_frames_clip, run_unet, time_id_values
 from .config import EnhancerSources
-from .conditioning import added_time_ids, encode_frames_clip, run_unet
 from .data import WindowPair, load_dataset
 from .losses import (
     PatchDiscriminator, discriminator_hinge_loss, generator_hinge_loss, perceptual_loss,
 )
 from .pipeline import EnhancerPipeline
+from .pose import pose_vectors, save_pose_embedding
 from .sizing import to_model_size
 
 TEMPORAL_KEYS = ("temporal_transformer_blocks", "temporal_res_block", "time_mixer", "time_pos_embed")
+TrainLayers = Literal["temporal", "all"]
 
 
 @dataclass
@@ -70,6 +75,8 @@ class EnhancerTrainConfig(TrainCommon):
     noise_aug_strength: float = 0.02  # noise on the conditioning frames, as at inference
     fps: int = 7  # micro-conditioning, as at inference
     motion_bucket_id: int = 127  # micro-conditioning, as at inference
+    layers: TrainLayers = "temporal"  # "temporal": temporal layers + pose embedding (3DGS-Enhancer, real SVD);
+    #   "all": every UNet weight + pose embedding (a small model trained from scratch)
 
 
 @dataclass
@@ -96,8 +103,25 @@ def _autocast(device: torch.device, enabled: bool):
 
 
 def temporal_parameters(unet) -> dict[str, torch.nn.Parameter]:
-    """The UNet's temporal layers: what train_enhancer trains (everything else stays frozen)."""
+    """The UNet's temporal layers: what train_enhancer trains by default (with the pose embedding)."""
     return {n: p for n, p in unet.named_parameters() if any(k in n for k in TEMPORAL_KEYS)}
+
+
+def enhancer_trainable_parameters(pipe: EnhancerPipeline, layers: TrainLayers) -> dict[str, torch.nn.Parameter]:
+    """What train_enhancer optimises: the UNet's temporal layers (or all of it) and the pose embedding."""
+    if layers not in ("temporal", "all"):
+        raise InputError(f"Unknown layers '{layers}' to train; use 'temporal' or 'all'.")
+    unet = temporal_parameters(pipe.unet) if layers == "temporal" else dict(pipe.unet.named_parameters())
+    pose = {f"pose_embedding.{n}": p for n, p in pipe.pose_embedding.named_parameters()}
+    return {**unet, **pose}
+
+
+@dataclass
+class StepState:
+    """What one training step shares with the loop and the step after it (explicit, not on a function)."""
+
+    step: int = 0  # the global step being computed; set by the loop
+    last: Optional[tuple[Tensor, Tensor]] = None  # train_decoder: (decoded, target) for the discriminator update
 
 
 def _prepare(pair: WindowPair, multiple: int, max_pixels: int, device) -> tuple[Tensor, Tensor]:
@@ -107,8 +131,10 @@ def _prepare(pair: WindowPair, multiple: int, max_pixels: int, device) -> tuple[
 
 def enhancer_loss(
     pipe: EnhancerPipeline, inputs: Tensor, targets: Tensor, cfg: EnhancerTrainConfig, generator: torch.Generator,
+    cameras=None,  # the window's cameras (one per frame) for pose conditioning; None = no pose term
 ) -> Tensor:  # inputs/targets [F, 3, H, W] in [0, 1], model size -> scalar
-    """SVD's EDM denoising loss with 3DGS-Enhancer's per-frame conditioning on one window."""
+    """SVD's EDM denoising loss with 3DGS-Enhancer's per-frame (CLIP, latent, pose) conditioning on one
+    window. Conditioning dropout drops CLIP and latents, never the poses (as the release)."""
     dev = inputs.device
     rand = lambda *shape: torch.randn(*shape, generator=generator).to(dev)  # noqa: E731
     with torch.no_grad():
@@ -123,7 +149,11 @@ def enhancer_loss(
     c_in, c_skip, c_out = 1 / (sigma**2 + 1).sqrt(), 1 / (sigma**2 + 1), -sigma / (sigma**2 + 1).sqrt()
     model_in = torch.cat([c_in * noisy, cond], dim=1)[None]
     ids = added_time_ids(pipe.unet, cfg.fps, cfg.motion_bucket_id, cfg.noise_aug_strength, 1).to(dev)
-    pred = run_unet(pipe.unet, model_in, 0.25 * sigma.log(), emb[None], ids)[0]
+    offset = None
+    if cameras is not None:
+        values = time_id_values(cfg.fps, cfg.motion_bucket_id, cfg.noise_aug_strength)
+        offset = pipe.pose_embedding(pose_vectors(cameras, values)[None].to(dev))
+    pred = run_unet(pipe.unet, model_in, 0.25 * sigma.log(), emb[None], ids, offset)[0]
     denoised = pred.float() * c_out + c_skip * noisy
     return ((1 + sigma**2) / sigma**2 * (denoised - target) ** 2).mean()
 
@@ -135,31 +165,36 @@ def train_enhancer(
     progress: Optional[ProgressFn] = None,
     cancel: Optional[CancelFn] = None,
 ) -> TrainResult:
-    """Fine-tune the UNet's temporal layers; writes checkpoints and `<output_dir>/unet`."""
+    """Train the UNet's temporal layers (or all, `cfg.layers`) and the pose embedding; writes checkpoints
+    and `<output_dir>/unet` (with `unet/pose_embedding/`)."""
     device = resolve_device(cfg.device)
     data = load_dataset(cfg.dataset)
     pipe = pipe or load_enhancer(EnhancerSources(base=ModelSource(cfg.base)), device=device, precision="float32",
                                  progress=sub_progress(progress, 0.0, 0.05))
-    for module in (pipe.unet, pipe.decoder, pipe.image_encoder):
+    for module in (pipe.unet, pipe.decoder, pipe.image_encoder, pipe.pose_embedding):
         module.to(device).requires_grad_(False)
-    trainable = temporal_parameters(pipe.unet)
+    trainable = enhancer_trainable_parameters(pipe, cfg.layers)
     for p in trainable.values():
         p.requires_grad_(True)
-    modules = {"unet": pipe.unet}
+    modules = {"unet": pipe.unet, "pose_embedding": pipe.pose_embedding}
     optimizer = torch.optim.AdamW(list(trainable.values()), lr=cfg.learning_rate)
     start = _resume(cfg, modules, {"optimizer": optimizer}, trainable_only=True)
     pipe.unet.train()
+    pipe.pose_embedding.train()
 
-    def step_loss(pair: WindowPair, gen: torch.Generator) -> Tensor:
+    def step_loss(pair: WindowPair, gen: torch.Generator, state: StepState) -> Tensor:
         inputs, targets = _prepare(pair, pipe.size_multiple, cfg.max_pixels, device)
         with _autocast(device, cfg.mixed_precision):
-            return enhancer_loss(pipe, inputs, targets, cfg, gen)
+            return enhancer_loss(pipe, inputs, targets, cfg, gen, pair.cameras)
 
     result = _loop(cfg, data, start, step_loss, [optimizer], list(trainable.values()), modules,
                    {"optimizer": optimizer}, progress, cancel, trainable_only=True)
-    pipe.unet.eval().requires_grad_(False)
-    pipe.unet.save_pretrained(Path(cfg.output_dir) / "unet", safe_serialization=True)
-    result.output = Path(cfg.output_dir) / "unet"
+    for module in (pipe.unet, pipe.pose_embedding):
+        module.eval().requires_grad_(False)
+    out = Path(cfg.output_dir) / "unet"
+    pipe.unet.save_pretrained(out, safe_serialization=True)
+    save_pose_embedding(pipe.pose_embedding, out)
+    result.output = out
     return result
 
 
@@ -188,21 +223,21 @@ def train_decoder(
     start = _resume(cfg, modules, optimizers, trainable_only=False)
     decoder.train()
 
-    def step_loss(pair: WindowPair, gen: torch.Generator) -> Tensor:
+    def step_loss(pair: WindowPair, gen: torch.Generator, state: StepState) -> Tensor:
         inputs, targets = _prepare(pair, pipe.size_multiple, cfg.max_pixels, device)
         with _autocast(device, cfg.mixed_precision):
             out, target = _decode_for_training(decoder, inputs, targets, cfg, gen)
             loss = cfg.l1_weight * (out - target).abs().mean()
             loss = loss + cfg.perceptual_weight * perceptual_loss(decoder.vae.encoder, out, target)
-            if _adversarial_on(cfg, step_loss):
+            if _adversarial_on(cfg, state):
                 loss = loss + cfg.adversarial_weight * generator_hinge_loss(disc(out))
-        step_loss.last = (out.detach(), target)
+        state.last = (out.detach(), target)
         return loss
 
-    def disc_update() -> None:
-        if not _adversarial_on(cfg, step_loss):
+    def disc_update(state: StepState) -> None:
+        if not _adversarial_on(cfg, state):
             return
-        out, target = step_loss.last
+        out, target = state.last
         with _autocast(device, cfg.mixed_precision):
             d_loss = discriminator_hinge_loss(disc(target), disc(out))
         opt_d.zero_grad(set_to_none=True)
@@ -217,8 +252,8 @@ def train_decoder(
     return result
 
 
-def _adversarial_on(cfg: DecoderTrainConfig, step_loss) -> bool:
-    return cfg.adversarial_weight > 0 and step_loss.step >= cfg.disc_start
+def _adversarial_on(cfg: DecoderTrainConfig, state: StepState) -> bool:
+    return cfg.adversarial_weight > 0 and state.step >= cfg.disc_start
 
 
 def _decode_for_training(decoder, inputs, targets, cfg: DecoderTrainConfig, gen) -> tuple[Tensor, Tensor]:
@@ -233,15 +268,17 @@ def _decode_for_training(decoder, inputs, targets, cfg: DecoderTrainConfig, gen)
 
 def _loop(cfg, data, start, step_loss, optimizers, params, modules, opt_states, progress, cancel, *,
           trainable_only: bool, after_step=None) -> TrainResult:
-    """The shared optimisation loop: data order, clipping, progress, cancel, checkpoints."""
+    """The shared optimisation loop: data order, clipping, progress, cancel, checkpoints.
+    `step_loss(pair, generator, state)` and `after_step(state)` share one explicit StepState."""
     rng = random.Random(cfg.seed)
     order = [i for _ in range(cfg.steps // len(data) + 1) for i in rng.sample(range(len(data)), len(data))]
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     losses = []
+    state = StepState()
     for step in range(start, cfg.steps):
         check_cancel(cancel)
-        step_loss.step = step
-        loss = step_loss(data[order[step]], gen)
+        state.step = step
+        loss = step_loss(data[order[step]], gen, state)
         if not torch.isfinite(loss):
             raise InputError(f"The training loss became {loss.item()} at step {step}; lower the learning rate.")
         for opt in optimizers:
@@ -251,7 +288,7 @@ def _loop(cfg, data, start, step_loss, optimizers, params, modules, opt_states, 
         for opt in optimizers:
             opt.step()
         if after_step is not None:
-            after_step()
+            after_step(state)
         losses.append(float(loss.detach()))
         report(progress, 0.05 + 0.95 * (step + 1) / cfg.steps, f"Step {step + 1}/{cfg.steps}, loss {losses[-1]:.4f}")
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
