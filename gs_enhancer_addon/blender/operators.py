@@ -143,6 +143,40 @@ class GSE_OT_download_models(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class GSE_OT_check_models(bpy.types.Operator):
+    """Show where each configured model is: the extension's folder, the standard Hugging Face cache, a local folder, or missing"""
+
+    bl_idname = "gse.check_models"
+    bl_label = "Check Models"
+
+    def execute(self, context):
+        from .preferences import check_models
+
+        prefs = get_preferences(context)
+        if prefs is None or prefs.model_set == "TINY":
+            self.report({"INFO"}, "The tiny test models are built locally; nothing to check.")
+            return {"CANCELLED"}
+        if RUNNER.busy:
+            self.report({"ERROR"}, "A job is running; check the models when it is done.")
+            return {"CANCELLED"}
+
+        def show(lines: list[str]) -> None:
+            prefs.models_found = "\n".join(lines)
+            RUNNER.state.message = "; ".join(lines)
+
+        # Finding a CLIP tag's repo imports open_clip (and torch): not on the main thread in the UI.
+        work = lambda progress, cancel: check_models(prefs)  # noqa: E731
+        if bpy.app.background:
+            RUNNER.run_now(work, on_done=show, on_error=_fail)
+            if RUNNER.state.error:
+                self.report({"ERROR"}, RUNNER.state.error)
+                return {"CANCELLED"}
+            self.report({"INFO"}, RUNNER.state.message)
+            return {"FINISHED"}
+        start_in_background(work, on_done=show)
+        return {"FINISHED"}
+
+
 class GSE_OT_release_models(bpy.types.Operator):
     """Free the loaded models and return their GPU memory"""
 
@@ -158,4 +192,4 @@ class GSE_OT_release_models(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (GSE_OT_enhance_splat, GSE_OT_cancel, GSE_OT_download_models, GSE_OT_release_models)
+CLASSES = (GSE_OT_enhance_splat, GSE_OT_cancel, GSE_OT_download_models, GSE_OT_check_models, GSE_OT_release_models)

@@ -187,27 +187,4 @@ def check_models(prefs) -> list[str]:
     return [location.describe() for location in models_config(prefs).locate()]
 
 
-class GSE_OT_check_models(bpy.types.Operator):
-    """Show where each configured model is: the extension's folder, the standard Hugging Face cache, a local folder, or missing"""
-
-    bl_idname = "gse.check_models"
-    bl_label = "Check Models"
-
-    def execute(self, context):
-        from ..core.errors import GsEnhancerError
-
-        prefs = get_preferences(context)
-        if prefs is None or prefs.model_set == "TINY":
-            self.report({"INFO"}, "The tiny test models are built locally; nothing to check.")
-            return {"CANCELLED"}
-        try:
-            lines = check_models(prefs)
-        except GsEnhancerError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        prefs.models_found = "\n".join(lines)
-        self.report({"INFO"}, "; ".join(lines))
-        return {"FINISHED"}
-
-
-CLASSES = (GSE_AP_preferences, GSE_OT_check_models)
+CLASSES = (GSE_AP_preferences,)
