@@ -253,15 +253,11 @@ def test_ksplat_levels(tmp_path, level, degree):
     scene.sh[:, 1:] = np.clip(scene.sh[:, 1:], -1.5, 1.5)
     (tmp_path / "a.ksplat").write_bytes(ksplat_bytes(scene, level))
     back = read_ksplat(tmp_path / "a.ksplat")
-    half = dict(pos=20.0 / 2 / 32767 * 0.51 + 4e-3 * np.abs(scene.means).max() * (level > 0) * 0 + 1e-6,
-                log_scale=1e-3, cov=2e-3, sh=2e-3 if level == 1 else 1e-6)
-    tolerance = dict(opacity=0.5 / 255 + 1e-6, color=0.5 / 255 + 1e-6)
-    if level == 0:
-        tolerance.update(pos=1e-6, log_scale=1e-6, cov=1e-6, sh=1e-6)
-    else:
-        tolerance.update(half)
-        if level == 2:
-            tolerance["sh"] = 3.0 / 255 * 0.5 + 1e-6
+    tolerance = dict(opacity=0.5 / 255 + 1e-6, color=0.5 / 255 + 1e-6, pos=1e-6, log_scale=1e-6, cov=1e-6, sh=1e-6)
+    if level > 0:  # positions: half a step of block / 2 / 32767; scales, rotations (and level-1 SH): float16
+        tolerance.update(pos=20.0 / 2 / 32767 * 0.51 + 1e-6, log_scale=1e-3, cov=2e-3, sh=2e-3)
+    if level == 2:  # SH: half a step of (max - min) / 255
+        tolerance["sh"] = 3.0 / 255 * 0.5 + 1e-6
     assert_same_gaussians(back, scene, **tolerance)
 
 
