@@ -325,3 +325,19 @@ def test_sog_errors(tmp_path):
     (tmp_path / "bad.sog").write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(SplatFileError, match="zip archive"):
         read_scene(tmp_path / "bad.sog")
+
+
+def test_missing_optional_packages_are_named(tmp_path, monkeypatch):
+    """SOG needs Pillow and SPZ v4 needs zstandard: without them the error says which package."""
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "meta.json").write_text('{"version": 2, "count": 1, "means": {"files": ["a.webp", "b.webp"], '
+                                              '"mins": [0, 0, 0], "maxs": [1, 1, 1]}}')
+    monkeypatch.setitem(__import__("sys").modules, "PIL", None)
+    monkeypatch.setitem(__import__("sys").modules, "zstandard", None)
+    with pytest.raises(SplatFileError, match="need the Pillow package"):
+        read_scene(tmp_path / "s")
+    with pytest.raises(SplatFileError, match="needs the 'zstandard' Python package"):
+        read_scene(FIXTURES / "st_minimal-v4.spz")
+    with pytest.raises(SplatFileError, match="zstandard"):
+        write_spz(quantizable_scene(n=3), tmp_path / "x.spz", version=4)
+    assert not (tmp_path / "x.spz").exists()
