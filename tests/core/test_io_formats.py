@@ -341,3 +341,31 @@ def test_missing_optional_packages_are_named(tmp_path, monkeypatch):
     with pytest.raises(SplatFileError, match="zstandard"):
         write_spz(quantizable_scene(n=3), tmp_path / "x.spz", version=4)
     assert not (tmp_path / "x.spz").exists()
+
+
+def test_spz_against_gsply(tmp_path):
+    """An independent SPZ codec (gsply, PyPI, not a project dependency: run with gsply on sys.path,
+    e.g. `pip install --target DIR gsply` and PYTHONPATH=DIR). gsply keeps SPZ's RUB frame, so its
+    arrays are ours after flip_yz; its files (v3 and v4) must read back in ours, ours in its."""
+    gsply = pytest.importorskip("gsply")
+
+    def as_scene(g) -> GaussianScene:
+        rest = np.zeros((len(g.means), 0, 3)) if g.shN is None else g.shN.reshape(len(g.means), -1, 3)
+        sh = np.concatenate([g.sh0[:, None, :], rest], axis=1)
+        return flip_yz(GaussianScene(g.means.astype(np.float32), g.quats.astype(np.float32),
+                                     g.scales.astype(np.float32), g.opacities.astype(np.float32), sh.astype(np.float32)))
+
+    for name in ("st_minimal-v3.spz", "st_minimal-v4.spz", "SanitySplats.spz"):
+        assert_same_gaussians(read_scene(FIXTURES / name), as_scene(gsply.read_spz(FIXTURES / name)),
+                              opacity=1e-5, cov=1e-5, color=1e-6, sh=1e-6, pos=1e-6, log_scale=1e-6)
+    scene = quantizable_scene(n=40, degree=3)
+    for version in (3, 4):
+        write_spz(scene, tmp_path / f"ours{version}.spz", version=version)
+        assert_same_gaussians(as_scene(gsply.read_spz(tmp_path / f"ours{version}.spz")),
+                              read_scene(tmp_path / f"ours{version}.spz"), opacity=1e-5, cov=1e-5, pos=1e-6,
+                              log_scale=1e-6, color=1e-6, sh=1e-6)
+        rub = flip_yz(scene)
+        g = gsply.GSData(means=rub.means, scales=rub.log_scales, quats=rub.quats, opacities=rub.opacity_logits,
+                         sh0=rub.sh[:, 0].copy(), shN=np.ascontiguousarray(rub.sh[:, 1:]))
+        gsply.write_spz(tmp_path / f"theirs{version}.spz", g, version=version)
+        assert_same_gaussians(read_scene(tmp_path / f"theirs{version}.spz"), scene, **SPZ_TOLERANCE)
