@@ -5,7 +5,7 @@ INRIA .ply (ours), .splat (SH dropped: the format has none), SPZ v3 (gzip) and v
 .ksplat levels 0/1/2 and a SOG zip (built here with numpy + Pillow: we have no writer for those).
 Then, interleaved over --repeats rounds so machine load hits all alike, `core.io.read_scene`
 reads each one into a GaussianScene (NaN/Inf check included), and, where `gsply` imports,
-`gsply.plyread` and `gsply.spzread` read the same .ply and SPZ v3 files (gsply's first call per
+`gsply.plyread` and `gsply.read_spz` read the same .ply and SPZ v3/v4 files (gsply's first call per
 format is a numba compile: one warm-up read is made before timing).
 
 gsply is not a project dependency: install it somewhere else and pass that folder, e.g.
@@ -113,8 +113,8 @@ def sog_bytes(scene: GaussianScene) -> bytes:
     dc_book = np.linspace(scene.sh[:, 0].min(), scene.sh[:, 0].max(), 256, dtype=np.float32)
     rest_book = np.linspace(-1, 1, 256, dtype=np.float32)
     palette = min(n, 65536)
-    centroids = np.concatenate([_codes(scene.sh[:palette, 1:], rest_book), np.full((palette, rest, 1), 255, np.uint8)],
-                               axis=2).reshape(-1, 64 * rest, 4)
+    centroids = np.zeros((-(-palette // 64) * 64, rest, 4), np.uint8)  # whole rows of 64 centroids
+    centroids[:palette, :, :3], centroids[:palette, :, 3] = _codes(scene.sh[:palette, 1:], rest_book), 255
     labels = np.arange(n) % palette
     files = {
         "means_l.webp": _webp(np.concatenate([(q & 0xFF).astype(np.uint8), opaque], axis=1)),
@@ -171,8 +171,8 @@ def main() -> None:
         jobs = {f"ours: {name}": (lambda p=path: read_scene(p)) for name, path in files.items()}
         if gsply is not None:
             jobs["gsply.plyread: ply"] = lambda: gsply.plyread(str(files["ply"]))
-            if hasattr(gsply, "spzread"):
-                jobs["gsply.spzread: spz v3"] = lambda: gsply.spzread(str(files["spz v3 (gzip)"]))
+            jobs["gsply.read_spz: spz v3"] = lambda: gsply.read_spz(str(files["spz v3 (gzip)"]))
+            jobs["gsply.read_spz: spz v4"] = lambda: gsply.read_spz(str(files["spz v4 (zstd)"]))
             for name in [n for n in jobs if n.startswith("gsply")]:
                 jobs[name]()  # numba compile
         times = {name: [] for name in jobs}
@@ -183,7 +183,8 @@ def main() -> None:
                 times[name].append(time.perf_counter() - start)
         sizes = {f"ours: {name}": path.stat().st_size for name, path in files.items()}
         sizes["gsply.plyread: ply"] = files["ply"].stat().st_size
-        sizes["gsply.spzread: spz v3"] = files["spz v3 (gzip)"].stat().st_size
+        sizes["gsply.read_spz: spz v3"] = files["spz v3 (gzip)"].stat().st_size
+        sizes["gsply.read_spz: spz v4"] = files["spz v4 (zstd)"].stat().st_size
 
     print(f"{args.splats:,} splats, SH degree {args.degree}, median of {args.repeats}; "
           f"gsply {getattr(gsply, '__version__', 'not installed') if gsply else 'not installed'}")
@@ -192,10 +193,12 @@ def main() -> None:
     for name, values in times.items():
         median = statistics.median(values)
         print(f"{name:28s} {sizes[name] / 1e6:8.1f} {median:8.3f} {median / base:11.2f}x")
-    if "gsply.plyread: ply" in times:
-        print(f"ours / gsply, ply: {base / statistics.median(times['gsply.plyread: ply']):.2f}")
-    if "gsply.spzread: spz v3" in times:
-        print(f"ours / gsply, spz v3: {statistics.median(times['ours: spz v3 (gzip)']) / statistics.median(times['gsply.spzread: spz v3']):.2f}")
+    pairs = [("ply", "ours: ply", "gsply.plyread: ply"), ("spz v3", "ours: spz v3 (gzip)", "gsply.read_spz: spz v3"),
+             ("spz v4", "ours: spz v4 (zstd)", "gsply.read_spz: spz v4")]
+    for label, ours, theirs in pairs:
+        if theirs in times:
+            print(f"ours / gsply, {label}: {statistics.median(times[ours]) / statistics.median(times[theirs]):.2f} "
+                  "(below 1: ours faster)")
 
 
 if __name__ == "__main__":
