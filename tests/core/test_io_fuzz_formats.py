@@ -71,3 +71,13 @@ def test_mutated_sog(tmp_path, which, changes, cut):
         for name, data in files.items():
             archive.writestr(name, data)
     check(tmp_path, buf.getvalue(), "fuzz.sog")
+
+
+@FUZZ
+@given(st.integers(0, 2 ** 32 - 1))
+def test_ksplat_partial_bucket_sizes(tmp_path, seeds, value):
+    """The partial-bucket sizes sit in the data, not the header: a huge one must not drive an allocation."""
+    data = bytearray(seeds["ksplat"])
+    offset = 4096 + 1024  # the seed file's one partial bucket (5 splats in buckets of 3)
+    data[offset:offset + 4] = value.to_bytes(4, "little")
+    check(tmp_path, bytes(data), "fuzz.ksplat")

@@ -90,7 +90,7 @@ def _read_section(path, data: bytes, offset: int, section: tuple, level: int, sh
     record = _record_dtype(level, degree)
     storage = bucket_bytes * buckets + 4 * partial
     end = offset + storage + record.itemsize * capacity
-    if count > capacity or end > len(data) or buckets < full + partial:
+    if count > capacity or end > len(data) or buckets < full + partial or (level > 0 and bucket_bytes < 12):
         raise SplatFileError(path, "a .ksplat section is larger than the file or inconsistent: it is truncated or damaged.")
     if count == 0:
         return None, end
@@ -99,10 +99,12 @@ def _read_section(path, data: bytes, offset: int, section: tuple, level: int, sh
     if level > 0:
         centres = np.frombuffer(data, dtype="<f4", count=buckets * 3, offset=offset + 4 * partial).reshape(buckets, 3)
         sizes = np.frombuffer(data, dtype="<u4", count=partial, offset=offset).astype(np.int64)
+        held = full * bucket_size + int(sizes.sum())
+        if held < count or int(sizes.sum()) > capacity:  # checked before np.repeat allocates by them
+            raise SplatFileError(path, f"a .ksplat section's buckets hold {held:,} "
+                                       f"splats, not {count:,}.")
         bucket_of = np.concatenate([np.arange(count, dtype=np.int64)[:full * bucket_size] // max(bucket_size, 1),
                                     np.repeat(np.arange(full, full + partial), sizes)])
-        if len(bucket_of) < count:
-            raise SplatFileError(path, f"a .ksplat section's buckets hold {len(bucket_of):,} splats, not {count:,}.")
         q_range = q_range or 32767
         means = (means - q_range) * np.float32(block / 2.0 / q_range) + centres[bucket_of[:count]]
     rgba = rows["rgba"].astype(np.float32) / 255.0

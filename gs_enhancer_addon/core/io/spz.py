@@ -68,8 +68,10 @@ def read_spz(path: str | Path, nonfinite: NonFinitePolicy = "error") -> Gaussian
     if data[:2] == b"\x1f\x8b":
         header, sections = _gunzip_sections(path, data)
     elif data[:4] == MAGIC:
-        version = struct.unpack_from("<I", data, 4)[0] if len(data) >= 8 else 0
-        header, sections = (_zstd_sections(path, data) if version >= 4 else _raw_sections(path, data))
+        version = struct.unpack_from("<I", data, 4)[0] if len(data) >= 8 else 1
+        if not 1 <= version <= 4:
+            raise SplatFileError(path, f"SPZ version {version} is not supported (versions 1-4 are).")
+        header, sections = (_zstd_sections(path, data) if version == 4 else _raw_sections(path, data))
     else:
         raise SplatFileError(path, "not an SPZ file: it is neither gzip-compressed nor starts with 'NGSP'.")
     version, n, degree, fractional_bits, flags = header
