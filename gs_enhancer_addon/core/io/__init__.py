@@ -13,7 +13,9 @@ from pathlib import Path
 
 from ..errors import SplatFileError
 from ..gaussians import GaussianScene, NonFinitePolicy
-from ._common import open_for_reading
+from ._common import atomic_path, open_for_reading  # atomic_path: re-exported (cli.py)
+
+__all__ = ["READ_EXTENSIONS", "WRITE_EXTENSIONS", "atomic_path", "detect_format", "read_scene", "write_scene"]
 
 READ_EXTENSIONS = (".ply", ".splat", ".spz", ".ksplat", ".sog")  # and a SOG folder or its meta.json
 WRITE_EXTENSIONS = (".ply", ".splat", ".spz")

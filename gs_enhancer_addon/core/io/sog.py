@@ -65,7 +65,7 @@ class _FolderFiles:
             with open(self.folder / name, "rb") as f:
                 data = f.read(limit + 1)
         except OSError as exc:
-            raise SplatFileError(path, f"the SOG image '{name}' cannot be read ({exc.strerror or exc}).") from None
+            raise SplatFileError(path, f"the SOG file '{name}' cannot be read ({exc.strerror or exc}).") from None
         if len(data) > limit:
             raise SplatFileError(path, f"'{name}' is larger than {limit:,} bytes.")
         return data
