@@ -42,15 +42,6 @@ def _record_dtype(level: int, degree: int) -> np.dtype:
                      ("sh", "<f2" if level == 1 else "u1", rest)])
 
 
-def _sh_order(degree: int) -> np.ndarray:
-    """For the file's SH values in order, the flat index into our [K-1, 3] (coefficient, channel) block."""
-    order = []
-    for band in range(1, degree + 1):
-        first, width = band * band - 1, 2 * band + 1  # coefficients 1..3, 4..8, 9..15 (minus the DC)
-        order += [(first + j) * 3 + c for c in range(3) for j in range(width)]
-    return np.array(order, dtype=np.intp)
-
-
 def read_ksplat(path: str | Path, nonfinite: NonFinitePolicy = "error") -> GaussianScene:
     size = file_size(path)
     with open_for_reading(path) as f:
@@ -80,7 +71,7 @@ def read_ksplat(path: str | Path, nonfinite: NonFinitePolicy = "error") -> Gauss
     if sum(len(p) for p in parts) != total:
         raise SplatFileError(path, f"the .ksplat header claims {total:,} splats; its sections hold "
                                    f"{sum(len(p) for p in parts):,}.")
-    return finish(GaussianScene.concat(parts), path, nonfinite)
+    return finish(parts[0] if len(parts) == 1 else GaussianScene.concat(parts), path, nonfinite)
 
 
 def _read_section(path, data: bytes, offset: int, section: tuple, level: int, sh_range: tuple[float, float]):
@@ -112,13 +103,15 @@ def _read_section(path, data: bytes, offset: int, section: tuple, level: int, sh
     k = sh_coefficient_count(degree)
     sh = np.empty((count, k, 3), dtype=np.float32)
     sh[:, 0] = (rgba[:, :3] - 0.5) / SH_C0
-    if degree:
-        values = rows["sh"].astype(np.float32)
-        if level == 2:
-            values = sh_range[0] + values / 255.0 * (sh_range[1] - sh_range[0])
-        rest = np.empty((count, (k - 1) * 3), dtype=np.float32)
-        rest[:, _sh_order(degree)] = values
-        sh[:, 1:] = rest.reshape(count, k - 1, 3)
+    start = 0
+    for band in range(1, degree + 1):  # per band: r coefficients, then g, then b
+        first, width = band * band, 2 * band + 1
+        band_values = rows["sh"][:, start:start + 3 * width].reshape(count, 3, width)
+        sh[:, first:first + width] = band_values.transpose(0, 2, 1)
+        start += 3 * width
+    if degree and level == 2:
+        sh[:, 1:] *= np.float32((sh_range[1] - sh_range[0]) / 255.0)
+        sh[:, 1:] += np.float32(sh_range[0])
     with np.errstate(divide="ignore", invalid="ignore"):
         log_scales = np.log(rows["scale"].astype(np.float32))
     scene = GaussianScene(

@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import SplatFileError
 from ..gaussians import GaussianScene, NonFinitePolicy, sh_coefficient_count
 from ._common import atomic_write, check_writable, file_size, finish, open_for_reading
-from .frames import flip_yz
+from .frames import AXIS_SIGNS, QUAT_SIGNS, SH_SIGNS_FLIP_YZ, flip_yz
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def read_spz(path: str | Path, nonfinite: NonFinitePolicy = "error") -> Gaussian
     else:
         raise SplatFileError(path, "not an SPZ file: it is neither gzip-compressed nor starts with 'NGSP'.")
     version, n, degree, fractional_bits, flags = header
-    scene = flip_yz(_decode(version, n, degree, fractional_bits, sections))
+    scene = _decode(version, n, degree, fractional_bits, sections)
     scene.antialiased = bool(flags & FLAG_ANTIALIASED)
     return finish(scene, path, nonfinite)
 
@@ -175,57 +175,74 @@ def _zstandard(path):
     return zstandard
 
 
+def _byte_table(values) -> np.ndarray:  # [256] float32: what each byte value decodes to
+    return np.asarray(values, dtype=np.float64).astype(np.float32)
+
+
+_BYTES = np.arange(256, dtype=np.float64)
+_ALPHA_BYTES = np.clip(_BYTES / 255.0, _ALPHA_EPS, 1.0 - _ALPHA_EPS)
+OPACITY_TABLE = _byte_table(np.log(_ALPHA_BYTES / (1.0 - _ALPHA_BYTES)))
+LOG_SCALE_TABLE = _byte_table(_BYTES / 16.0 - 10.0)
+_ROTATION_TABLE = _byte_table(np.where(np.arange(1024) & 0x200, -1.0, 1.0) * (np.arange(1024) & 0x1FF) * (math.sqrt(0.5) / 511.0))
+
+
 def _decode(version: int, n: int, degree: int, fractional_bits: int, s: dict[str, memoryview]) -> GaussianScene:
-    """The SPZ sections as a GaussianScene, still in SPZ's RUB frame."""
+    """The SPZ sections as a GaussianScene in our RDF frame (the RUB -> RDF signs applied while
+    decoding, so no second pass over the arrays); bytes decode through 256-entry tables."""
     if version == 1:
-        means = np.frombuffer(s["positions"], dtype="<f2").reshape(n, 3).astype(np.float32)
+        means = np.frombuffer(s["positions"], dtype="<f2").reshape(n, 3) * AXIS_SIGNS
     else:
-        b = np.frombuffer(s["positions"], dtype=np.uint8).reshape(n, 3, 3).astype(np.int32)
-        fixed = b[..., 0] | (b[..., 1] << 8) | (b[..., 2] << 16)
-        fixed = (fixed ^ 0x800000) - 0x800000  # sign-extend 24 bits
-        means = (fixed * np.float32(1.0 / (1 << fractional_bits))).astype(np.float32)
-    alpha = np.clip(np.frombuffer(s["alphas"], dtype=np.uint8) / np.float32(255.0), _ALPHA_EPS, 1.0 - _ALPHA_EPS)
-    colors = np.frombuffer(s["colors"], dtype=np.uint8).reshape(n, 3).astype(np.float32)
+        b = np.frombuffer(s["positions"], dtype=np.uint8).reshape(n, 3, 3)
+        fixed = b[..., 0].astype(np.int32) | (b[..., 1].astype(np.int32) << 8) | (b[..., 2].astype(np.int32) << 16)
+        fixed ^= 0x800000
+        fixed -= 0x800000  # sign-extend 24 bits
+        means = fixed.astype(np.float32)
+        means *= AXIS_SIGNS * np.float32(1.0 / (1 << fractional_bits))
     k = sh_coefficient_count(min(degree, 3))
-    sh = np.empty((n, k, 3), dtype=np.float32)
-    sh[:, 0] = (colors / np.float32(255.0) - np.float32(0.5)) / np.float32(COLOR_SCALE)
+    sh = np.empty((n, k, 3), dtype=np.float32)  # filled in place: arithmetic on uint8 beats table lookups here
+    sh[:, 0] = np.frombuffer(s["colors"], dtype=np.uint8).reshape(n, 3)
+    sh[:, 0] -= np.float32(127.5)
+    sh[:, 0] *= np.float32(1.0 / (255.0 * COLOR_SCALE))
     if degree:
-        rest = np.frombuffer(s["sh"], dtype=np.uint8).reshape(n, _sh_dim(degree), 3)[:, :k - 1]
-        sh[:, 1:] = (rest.astype(np.float32) - 128.0) / 128.0
+        rest = sh[:, 1:]
+        rest[...] = np.frombuffer(s["sh"], dtype=np.uint8).reshape(n, _sh_dim(degree), 3)[:, :k - 1]
+        rest -= np.float32(128.0)
+        rest *= (SH_SIGNS_FLIP_YZ[1:k] / np.float32(128.0))[:, None]
         if degree > 3:
             log.warning("SPZ SH degree %d: the fourth band is dropped (GaussianScene holds degrees 0-3).", degree)
     rotations = np.frombuffer(s["rotations"], dtype=np.uint8)
     quats = _first_three(rotations.reshape(n, 3)) if version < 3 else _smallest_three(rotations.view("<u4"))
+    quats *= QUAT_SIGNS
     return GaussianScene(
-        means=np.ascontiguousarray(means),
+        means=np.ascontiguousarray(means, dtype=np.float32),
         quats=quats,
-        log_scales=(np.frombuffer(s["scales"], dtype=np.uint8).reshape(n, 3) / np.float32(16.0) - np.float32(10.0)).astype(np.float32),
-        opacity_logits=np.log(alpha / (1.0 - alpha)).astype(np.float32),
+        log_scales=LOG_SCALE_TABLE[np.frombuffer(s["scales"], dtype=np.uint8).reshape(n, 3)],
+        opacity_logits=OPACITY_TABLE[np.frombuffer(s["alphas"], dtype=np.uint8)],
         sh=sh,
     )
 
 
-def _first_three(r: np.ndarray) -> np.ndarray:  # [N, 3] uint8 -> [N, 4] wxyz
-    xyz = r.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
-    w = np.sqrt(np.clip(1.0 - (xyz * xyz).sum(axis=1), 0.0, None))
-    return np.ascontiguousarray(np.concatenate([w[:, None], xyz], axis=1), dtype=np.float32)
+def _first_three(r: np.ndarray) -> np.ndarray:  # [N, 3] uint8 -> [N, 4] wxyz (SPZ's frame)
+    quats = np.empty((len(r), 4), dtype=np.float32)
+    quats[:, 1:] = r
+    quats[:, 1:] *= np.float32(1.0 / 127.5)
+    quats[:, 1:] -= np.float32(1.0)
+    quats[:, 0] = np.sqrt(np.clip(1.0 - np.einsum("ij,ij->i", quats[:, 1:], quats[:, 1:]), 0.0, None))
+    return quats
 
 
-def _smallest_three(comp: np.ndarray) -> np.ndarray:  # [N] uint32 -> [N, 4] wxyz
+def _smallest_three(comp: np.ndarray) -> np.ndarray:  # [N] uint32 -> [N, 4] wxyz (SPZ's frame)
     """Index of the largest component (xyzw order) in the top 2 bits; the other three, in
     descending index order, take the 10-bit groups from the lowest bits up (sign bit, 9-bit
     magnitude of |q_i| / sqrt(1/2)); the largest is positive and restores unit length."""
-    comp = comp.astype(np.uint32)
-    largest = (comp >> 30).astype(np.intp)
-    groups = np.stack([(comp >> shift) & 0x3FF for shift in (20, 10, 0)], axis=1)  # ascending slots
-    values = (groups & 0x1FF).astype(np.float32) * np.float32(math.sqrt(0.5) / 511.0)
-    values = np.where(groups & 0x200, -values, values)
-    slots = np.array([[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]])[largest]
-    xyzw = np.empty((len(comp), 4), dtype=np.float32)
-    rows = np.arange(len(comp))[:, None]
-    xyzw[rows, slots] = values
-    xyzw[np.arange(len(comp)), largest] = np.sqrt(np.clip(1.0 - (values * values).sum(axis=1), 0.0, None))
-    return np.ascontiguousarray(xyzw[:, [3, 0, 1, 2]])
+    largest = (comp >> 30).astype(np.int8)
+    values = np.stack([_ROTATION_TABLE[(comp >> shift) & 0x3FF] for shift in (20, 10, 0)], axis=1)  # ascending slots
+    biggest = np.sqrt(np.clip(1.0 - np.einsum("ij,ij->i", values, values), 0.0, None))
+    quats = np.empty((len(comp), 4), dtype=np.float32)
+    for i, column in enumerate((1, 2, 3, 0)):  # xyzw index i -> wxyz column
+        slot = np.minimum(i - (largest < i), 2)  # i's place among the three stored components
+        quats[:, column] = np.where(largest == i, biggest, np.take_along_axis(values, slot[:, None].astype(np.intp), 1)[:, 0])
+    return quats
 
 
 # ----------------------------------------------------------------------------------- writing
