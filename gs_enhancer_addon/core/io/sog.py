@@ -150,8 +150,8 @@ def _decode_shn(path, files, shn: dict, n: int, rest: int, limit: int) -> np.nda
     if centroids.shape[1] != 64 * rest or centroids.shape[0] * 64 < palette:
         raise SplatFileError(path, f"the SOG shN centroid image is {centroids.shape[1]}x{centroids.shape[0]}; "
                                    f"{palette} centroids of {rest} coefficients need {64 * rest} pixels per row.")
-    table = centroids[:, :, :3].reshape(-1, 64, rest, 3).reshape(-1, rest, 3)  # [rows * 64, rest, 3]
-    return codebook[table[label]]
+    table = codebook[centroids[:, :, :3].reshape(-1, rest, 3)]  # [rows * 64, rest, 3]: the palette, decoded once
+    return np.take(table, label, axis=0)  # whole rows per splat
 
 
 def _codebook(path, entry: dict) -> np.ndarray:  # [256] float32
