@@ -188,7 +188,7 @@ _ROTATION_TABLE = _byte_table(np.where(np.arange(1024) & 0x200, -1.0, 1.0) * (np
 
 def _decode(version: int, n: int, degree: int, fractional_bits: int, s: dict[str, memoryview]) -> GaussianScene:
     """The SPZ sections as a GaussianScene in our RDF frame (the RUB -> RDF signs applied while
-    decoding, so no second pass over the arrays); bytes decode through 256-entry tables."""
+    decoding, so no second pass over the arrays); opacity and scale bytes go through 256-entry tables."""
     if version == 1:
         means = np.frombuffer(s["positions"], dtype="<f2").reshape(n, 3) * AXIS_SIGNS
     else:
