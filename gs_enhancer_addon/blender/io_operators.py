@@ -80,7 +80,7 @@ class GSE_OT_export_splat(bpy.types.Operator, ExportHelper):
         name="Format",
         items=(("PLY", "PLY (3DGS)", "INRIA 3D Gaussian Splatting .ply, lossless, all SH bands"),
                ("SPLAT", "SPLAT", ".splat for web viewers: 32 bytes per splat, colors without SH bands"),
-               ("SPZ", "SPZ", "Niantic .spz version 3: a quarter of the .ply size or less, lossy (8-bit colors, "
+               ("SPZ", "SPZ", "Niantic .spz version 3: about a quarter of the .ply size, lossy (8-bit colors, "
                               "SH and scales, 0.24 mm positions), all SH bands")),
         default="PLY",
     )
