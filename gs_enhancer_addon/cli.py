@@ -67,10 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_run_demo)
 
     enhance = sub.add_parser("enhance", help="enhance (and restyle) a splat file along a camera path")
-    enhance.add_argument("input", type=Path, help="splat file (.ply, .splat)")
+    enhance.add_argument("input", type=Path, help="splat file (.ply, .splat, .spz, .ksplat, .sog, or a SOG folder)")
     enhance.add_argument("--cameras", type=Path, required=True,
                          help="cameras: our cams.json, a nerfstudio/instant-ngp transforms.json, or a COLMAP sparse folder")
-    enhance.add_argument("--out", type=Path, required=True, help="result splat (.ply or .splat)")
+    enhance.add_argument("--out", type=Path, required=True, help="result splat (.ply, .splat or .spz)")
     enhance.add_argument("--blend", type=Path, default=None, help="also save a .blend with the result object")
     enhance.add_argument("--sheet", type=Path, default=None, help="also save the before/after sheet (.png)")
     _add_job_options(enhance, default_preset="balanced")

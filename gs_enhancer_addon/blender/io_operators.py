@@ -1,4 +1,4 @@
-"""File > Import / File > Export entries for Gaussian splats (.ply, .splat), and drag and drop."""
+"""File > Import / File > Export entries for Gaussian splats (.ply, .splat, .spz, .ksplat, .sog), and drag and drop."""
 
 from __future__ import annotations
 
@@ -11,18 +11,20 @@ from bpy_extras.io_utils import ExportHelper, ImportHelper
 from ..core.errors import GsEnhancerError
 from .scene_io import export_splat_file, import_splat_file, is_splat_object, remove_objects
 
-EXTENSIONS = {"PLY": ".ply", "SPLAT": ".splat"}
+EXTENSIONS = {"PLY": ".ply", "SPLAT": ".splat", "SPZ": ".spz"}
+IMPORT_GLOB = "*.ply;*.splat;*.spz;*.ksplat;*.sog;meta.json"  # meta.json: a SOG folder
 
 
 class GSE_OT_import_splat(bpy.types.Operator, ImportHelper):
-    """Import 3D Gaussian Splatting captures (.ply from INRIA/gsplat/Nerfstudio/SuperSplat, .splat)"""
+    """Import 3D Gaussian Splatting captures (.ply from INRIA/gsplat/Nerfstudio/SuperSplat, .splat, Niantic .spz,
+    GaussianSplats3D .ksplat, PlayCanvas .sog or a SOG folder's meta.json)"""
 
     bl_idname = "gse.import_splat"
     bl_label = "Import Gaussian Splat"
     bl_options = {"REGISTER", "UNDO", "PRESET"}
 
     filename_ext = ".ply"
-    filter_glob: StringProperty(default="*.ply;*.splat", options={"HIDDEN"})
+    filter_glob: StringProperty(default=IMPORT_GLOB, options={"HIDDEN"})
     files: CollectionProperty(type=bpy.types.OperatorFileListElement, options={"HIDDEN", "SKIP_SAVE"})
     directory: StringProperty(subtype="DIR_PATH", options={"HIDDEN", "SKIP_SAVE"})
     y_down_to_z_up: BoolProperty(
@@ -50,8 +52,11 @@ class GSE_OT_import_splat(bpy.types.Operator, ImportHelper):
         created = []
         try:
             for path in self.paths():
-                created.append(import_splat_file(context, path, y_down_to_z_up=self.y_down_to_z_up,
-                                                 nonfinite="drop" if self.drop_invalid else "error"))
+                obj = import_splat_file(context, path, y_down_to_z_up=self.y_down_to_z_up,
+                                        nonfinite="drop" if self.drop_invalid else "error")
+                created.append(obj)
+                if os.path.basename(path) == "meta.json":  # a SOG folder: name the object after the folder
+                    obj.name = os.path.basename(os.path.dirname(os.path.abspath(path))) or obj.name
         except GsEnhancerError as exc:
             remove_objects(created)  # all or nothing: no partial import stays in the scene
             self.report({"ERROR"}, str(exc))
@@ -62,7 +67,7 @@ class GSE_OT_import_splat(bpy.types.Operator, ImportHelper):
 
 
 class GSE_OT_export_splat(bpy.types.Operator, ExportHelper):
-    """Export the active Gaussian splat object (.ply in the INRIA 3DGS layout, or .splat)"""
+    """Export the active Gaussian splat object (.ply in the INRIA 3DGS layout, .splat or .spz)"""
 
     bl_idname = "gse.export_splat"
     bl_label = "Export Gaussian Splat"
@@ -70,11 +75,13 @@ class GSE_OT_export_splat(bpy.types.Operator, ExportHelper):
 
     filename_ext = ".ply"
     check_extension = True
-    filter_glob: StringProperty(default="*.ply;*.splat", options={"HIDDEN"})
+    filter_glob: StringProperty(default="*.ply;*.splat;*.spz", options={"HIDDEN"})
     file_format: EnumProperty(
         name="Format",
         items=(("PLY", "PLY (3DGS)", "INRIA 3D Gaussian Splatting .ply, lossless, all SH bands"),
-               ("SPLAT", "SPLAT", ".splat for web viewers: 32 bytes per splat, colors without SH bands")),
+               ("SPLAT", "SPLAT", ".splat for web viewers: 32 bytes per splat, colors without SH bands"),
+               ("SPZ", "SPZ", "Niantic .spz version 3: about a quarter of the .ply size, lossy (8-bit colors, "
+                              "SH and scales, 0.24 mm positions), all SH bands")),
         default="PLY",
     )
     apply_transform: BoolProperty(
@@ -120,7 +127,7 @@ class GSE_FH_splat(bpy.types.FileHandler):
     bl_idname = "GSE_FH_splat"
     bl_label = "Gaussian Splat"
     bl_import_operator = "gse.import_splat"
-    bl_file_extensions = ".ply;.splat"
+    bl_file_extensions = ".ply;.splat;.spz;.ksplat;.sog"
 
     @classmethod
     def poll_drop(cls, context):
@@ -128,11 +135,11 @@ class GSE_FH_splat(bpy.types.FileHandler):
 
 
 def menu_import(self, context):
-    self.layout.operator(GSE_OT_import_splat.bl_idname, text="Gaussian Splat (.ply, .splat)")
+    self.layout.operator(GSE_OT_import_splat.bl_idname, text="Gaussian Splat (.ply, .splat, .spz, .ksplat, .sog)")
 
 
 def menu_export(self, context):
-    self.layout.operator(GSE_OT_export_splat.bl_idname, text="Gaussian Splat (.ply, .splat)")
+    self.layout.operator(GSE_OT_export_splat.bl_idname, text="Gaussian Splat (.ply, .splat, .spz)")
 
 
 def register_menus() -> None:

@@ -19,7 +19,8 @@ import numpy as np
 from ..core.errors import InputError
 from ..core.gaussians import SH_C0, GaussianScene, NonFinitePolicy, sh_coefficient_count
 from ..core.io import detect_format, read_scene, write_scene
-from ..core.io.ply import REST_COUNTS, read_ply_rows, scene_rows
+from ..core.io.ply import read_ply_rows, scene_rows
+from ..core.io.sh_layout import f_rest_names, rest_degree
 
 # Attribute names as Blender's own PLY importer creates them for an INRIA 3DGS .ply.
 REQUIRED_ATTRIBUTES = ("f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0", "scale_1", "scale_2",
@@ -213,10 +214,11 @@ def scene_from_object(obj: bpy.types.Object, world: bool = False) -> GaussianSce
     means = np.empty(n * 3, dtype=np.float32)
     attributes["position"].data.foreach_get("vector", means)
     sh = np.empty((3, k, n), dtype=np.float32)
+    rest_names = f_rest_names(degree)
     for c in range(3):
         sh[c, 0] = _read_float(obj, f"f_dc_{c}", n)
         for j in range(1, k):
-            sh[c, j] = _read_float(obj, f"f_rest_{c * (k - 1) + j - 1}", n)
+            sh[c, j] = _read_float(obj, rest_names[c][j - 1], n)
     scene = GaussianScene(
         means=means.reshape(n, 3),
         quats=np.stack([_read_float(obj, f"rot_{i}", n) for i in range(4)], axis=1),
@@ -230,11 +232,12 @@ def scene_from_object(obj: bpy.types.Object, world: bool = False) -> GaussianSce
 
 
 def _sh_degree_of(obj: bpy.types.Object) -> int:
-    rest = sum(1 for name in obj.data.attributes.keys() if name.startswith("f_rest_"))
-    if rest not in REST_COUNTS or any(f"f_rest_{i}" not in obj.data.attributes for i in range(rest)):
+    degree = rest_degree(obj.data.attributes.keys())
+    if degree is None:
+        rest = sum(1 for name in obj.data.attributes.keys() if name.startswith("f_rest_"))
         raise InputError(f"'{obj.name}' has {rest} f_rest_* attributes; a splat has f_rest_0.. with 0, 9, 24 "
                          "or 45 of them (SH degree 0-3).")
-    return REST_COUNTS[rest]
+    return degree
 
 
 def _read_float(obj: bpy.types.Object, name: str, n: int) -> np.ndarray:  # [n] float32

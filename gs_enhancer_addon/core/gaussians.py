@@ -53,6 +53,9 @@ class GaussianScene:
     log_scales: np.ndarray  # [N, 3] float32
     opacity_logits: np.ndarray  # [N] float32
     sh: np.ndarray  # [N, K, 3] float32, K in (1, 4, 9, 16)
+    # Trained with Mip-Splatting's 2D filter (an SPZ file's antialiased flag): render these with
+    # RenderSettings(antialiased=True). Recorded by the readers; not carried through copy()/subset().
+    antialiased: bool = False
 
     def __len__(self) -> int:
         return int(self.means.shape[0])

@@ -191,7 +191,7 @@ def test_unknown_and_damaged_formats(tmp_path):
     assert "not a PLY file" in error_for(tmp_path, b"\x00\x01garbage", name="a.ply")
     assert "no 'end_header'" in error_for(tmp_path, b"ply\nformat ascii 1.0\nelement vertex 3\n")
     assert "unknown PLY format" in error_for(tmp_path, valid_bytes().replace(b"binary_little_endian", b"zip"))
-    assert "not supported yet" in error_for(tmp_path, b"\x1f\x8b\x08\x00", name="a.spz")
+    assert "gzip stream" in error_for(tmp_path, b"\x1f\x8b\x08\x00", name="a.spz")
     with pytest.raises(SplatFileError, match="does not exist"):
         read_scene(tmp_path / "missing.ply")
 

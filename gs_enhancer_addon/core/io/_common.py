@@ -18,7 +18,11 @@ def finish(scene: GaussianScene, path: str | Path, nonfinite: NonFinitePolicy) -
     if len(scene) == 0:
         raise SplatFileError(path, "the file contains no splats.")
     keep = nonfinite_keep_mask(scene.nonfinite_mask(), path, nonfinite)
-    return scene if keep is None else scene.subset(keep)
+    if keep is None:
+        return scene
+    kept = scene.subset(keep)
+    kept.antialiased = scene.antialiased
+    return kept
 
 
 def check_writable(scene: GaussianScene) -> None:

@@ -17,10 +17,10 @@ from ..gaussians import GaussianScene, NonFinitePolicy, nonfinite_rows, sh_coeff
 from . import compressed_ply
 from ._common import atomic_write, check_writable, file_size, finish, nonfinite_keep_mask, open_for_reading
 from .ply_header import PlyElement, PlyHeader, iter_float_blocks, read_ascii_elements, read_header
+from .sh_layout import f_rest_file_order, f_rest_names, rest_degree
 
 BASE_PROPERTIES = ("x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity",
                    "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3")
-REST_COUNTS = {0: 0, 9: 1, 24: 2, 45: 3}  # number of f_rest_* properties -> SH degree
 
 
 def read_ply(path: str | Path, nonfinite: NonFinitePolicy = "error") -> GaussianScene:
@@ -99,17 +99,18 @@ def splat_columns(vertex: PlyElement, path) -> dict[str, np.ndarray]:
         if {"red", "green", "blue"} <= index.keys() and "f_dc_0" not in index:
             hint = " It looks like a plain colored point cloud, not a Gaussian splat capture."
         raise SplatFileError(path, f"the vertex element lacks the 3DGS properties {', '.join(missing)}.{hint}")
-    rest = sorted((n for n in names if n.startswith("f_rest_")), key=lambda n: _rest_number(n, path))
-    if len(rest) not in REST_COUNTS or [_rest_number(n, path) for n in rest] != list(range(len(rest))):
-        raise SplatFileError(path, f"found {len(rest)} f_rest_* properties; a 3DGS file has f_rest_0.. with "
+    degree = rest_degree(names)
+    if degree is None:
+        rest = sum(1 for n in names if n.startswith("f_rest_"))
+        raise SplatFileError(path, f"found {rest} f_rest_* properties; a 3DGS file has f_rest_0.. with "
                                    "0, 9, 24 or 45 of them (SH degree 0-3).")
-    k = REST_COUNTS[len(rest)] + 1
-    k = k * k
+    k = sh_coefficient_count(degree)
+    rest_names = f_rest_names(degree)
     sh = np.empty((k, 3), dtype=np.intp)
     for c in range(3):
         sh[0, c] = index[f"f_dc_{c}"]
         for j in range(1, k):
-            sh[j, c] = index[f"f_rest_{c * (k - 1) + j - 1}"]
+            sh[j, c] = index[rest_names[c][j - 1]]
     return {
         "means": np.array([index[n] for n in ("x", "y", "z")]),
         "quats": np.array([index[f"rot_{i}"] for i in range(4)]),
@@ -117,13 +118,6 @@ def splat_columns(vertex: PlyElement, path) -> dict[str, np.ndarray]:
         "opacity_logits": np.array([index["opacity"]]),
         "sh": sh,
     }
-
-
-def _rest_number(name: str, path) -> int:
-    suffix = name[len("f_rest_"):]
-    if not suffix.isdigit():
-        raise SplatFileError(path, f"unexpected property name '{name}' (expected f_rest_<number>).")
-    return int(suffix)
 
 
 def _empty_scene(n: int, k: int) -> GaussianScene:
@@ -171,9 +165,8 @@ def _runs(cols: np.ndarray) -> list[tuple[int, int, int]]:
 # ---------------------------------------------------------------------------- writing
 def property_names(sh_degree: int) -> list[str]:
     """The INRIA property order for `sh_degree` (what the reference trainer writes)."""
-    rest = 3 * (sh_coefficient_count(sh_degree) - 1)
     return (["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"]
-            + [f"f_rest_{i}" for i in range(rest)]
+            + f_rest_file_order(sh_degree)
             + ["opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"])
 
 
