@@ -35,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -217,13 +218,62 @@ def fill_wheels(target_name: str, mode: str, pythons: list[str], torch_index_url
         chosen.write_text("".join(f"{p}=={v}\n" for p, v in sorted(wheel_versions(dest).items())
                                   if p not in BUNDLED_BY_BLENDER))
         # torch with its own runtime dependencies (CUDA libraries on Linux) from the torch index.
-        pip_download(list(TORCH_PINS), dest, target, python, deps=True, index_url=torch_index_url, constraints=chosen)
+        download_closure(list(TORCH_PINS), dest, target, python, index_url=torch_index_url, constraints=chosen)
         if gsplat_index_url:
             replace_gsplat(dest, target, python, gsplat_index_url)
     chosen.unlink()
     drop_unwanted_wheels(dest)
     check_wheels(dest, pythons, target_name, expect_cuda_torch=target_name == "linux-x64" and not torch_index_url)
     return dest
+
+
+def download_closure(requirements: list[str], dest: Path, target: Target, python: str, *,
+                     index_url: str | None, constraints: Path) -> None:
+    """Download `requirements` and everything they need, level by level (pip download --no-deps),
+    evaluating each wheel's dependency markers for the target platform and Python: pip's own
+    resolver evaluates them for the machine it runs on (torch's CUDA libraries are Linux-only)."""
+    from packaging.requirements import Requirement
+
+    env = marker_environment(target.blender_platform, python)
+    seen: dict[str, set[str]] = {}  # project -> extras already followed
+    pending = requirements
+    while pending:
+        pip_download(pending, dest, target, python, deps=False, index_url=index_url, constraints=constraints)
+        following = []
+        for line in pending:
+            parent = Requirement(line)
+            children = wheel_requirements(dest, normalize(parent.name), python)
+            following += requirements_to_follow(parent, children, env, seen)
+        pending = following
+
+
+def requirements_to_follow(parent, children: list, env: dict, seen: dict[str, set[str]]) -> list[str]:
+    """The children of `parent` (its wheel's Requires-Dist) needed on `env`, not followed yet
+    (`seen`: project -> extras followed, updated); Blender's own packages are left out."""
+    out = []
+    for child in children:
+        if child.marker and not any(child.marker.evaluate({**env, "extra": e}) for e in ("", *parent.extras)):
+            continue
+        name = normalize(child.name)
+        if name in BUNDLED_BY_BLENDER or (name in seen and set(child.extras) <= seen[name]):
+            continue
+        seen[name] = seen.get(name, set()) | set(child.extras)
+        extras = f"[{','.join(sorted(seen[name]))}]" if seen[name] else ""
+        out.append(f"{child.name}{extras}{child.specifier}")
+    return out
+
+
+def wheel_requirements(folder: Path, project: str, python: str) -> list:
+    """Requires-Dist of the wheel of `project` in `folder` that Python `python` loads."""
+    from email.parser import Parser
+
+    from packaging.requirements import Requirement
+
+    wheel = next(w for w in sorted(folder.glob("*.whl")) if wheel_project(w.name) == project and wheel_serves(w.name, python))
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA"))
+        metadata = Parser().parsestr(archive.read(name).decode("utf-8"))
+    return [Requirement(r) for r in metadata.get_all("Requires-Dist") or []]
 
 
 def replace_gsplat(dest: Path, target: Target, python: str, index_url: str) -> None:

@@ -108,3 +108,27 @@ def test_build_refuses_pythons_that_leave_a_gap(monkeypatch):
     monkeypatch.setitem(bx.BLENDER_PYTHONS, "3.15", ("6.0.0", None))
     with pytest.raises(bx.BuildError, match="gap"):
         bx.blender_versions(["3.11", "3.15"])
+
+
+def test_dependencies_are_followed_with_the_target_markers():
+    """torch's CUDA libraries are Linux-only: pip would judge that on the building machine."""
+    from packaging.requirements import Requirement
+
+    torch = Requirement("torch==2.13.0")
+    children = [Requirement(r) for r in (
+        "sympy>=1.13.3", "filelock", "numpy",
+        'cuda-toolkit[cublas,cudart]==13.0.3; platform_system == "Linux"',
+        'triton==3.7.1; platform_system == "Linux" and python_version < "3.15"',
+        'opt-einsum>=3.3; extra == "opt-einsum"',
+    )]
+    linux, seen = bx.marker_environment("linux-x64", "3.13"), {}
+    assert bx.requirements_to_follow(torch, children, linux, seen) == [
+        "sympy>=1.13.3", "filelock", "cuda-toolkit[cublas,cudart]==13.0.3", "triton==3.7.1"]
+    assert bx.requirements_to_follow(torch, children, linux, seen) == [], "each project is followed once"
+    more = [Requirement('cuda-toolkit[cufft]==13.0.3; platform_system == "Linux"')]
+    assert bx.requirements_to_follow(torch, more, linux, seen) == ["cuda-toolkit[cublas,cudart,cufft]==13.0.3"]
+    windows = bx.marker_environment("windows-x64", "3.11")
+    assert bx.requirements_to_follow(torch, children, windows, {}) == ["sympy>=1.13.3", "filelock"]
+    cuda_toolkit = Requirement("cuda-toolkit[cublas]==13.0.3")
+    extras = [Requirement(r) for r in ('nvidia-cublas==13.1.1.3; extra == "cublas"', 'nvidia-cufft; extra == "cufft"')]
+    assert bx.requirements_to_follow(cuda_toolkit, extras, linux, {}) == ["nvidia-cublas==13.1.1.3"]
