@@ -52,7 +52,8 @@ TORCH_FAMILY = {"torch", "torchvision"}
 # The light wheel set used by tests to prove the wheel mechanism: one pure-Python wheel, and one
 # small binary package with a wheel per Python (a real compiled module Blender must pick right).
 TEST_WHEELS = ("packaging==26.3", "mmh3==5.2.0")
-TORCH_PINS = ("torch==2.13.0", "torchvision==0.28.0")
+TORCH_VERSION = "2.13.0"
+TORCH_PINS = (f"torch=={TORCH_VERSION}", "torchvision==0.28.0")
 
 # The Pythons Blender ships, and the Blender releases of each: (first, first that moved on).
 BLENDER_PYTHONS = {"3.11": ("4.2.0", "5.1.0"), "3.13": ("5.1.0", None)}
@@ -173,14 +174,13 @@ def lock_requirements(target: str, python: str) -> list[str]:
     return wanted
 
 
-def pip_download(requirements: list[str], dest: Path, target: Target, python: str, *, deps: bool,
+def pip_download(requirements: list[str], dest: Path, target: Target, python: str, *,
                  index_url: str | None = None, constraints: Path | None = None) -> None:
-    cmd = [sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--dest", str(dest),
+    """Download exactly these wheels (no dependencies: those are listed, or followed by download_closure)."""
+    cmd = [sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--no-deps", "--dest", str(dest),
            "--python-version", python, "--implementation", "cp", "--abi", "cp" + python.replace(".", "")]
     for tag in target.pip_platforms:
         cmd += ["--platform", tag]
-    if not deps:
-        cmd.append("--no-deps")
     if index_url:
         cmd += ["--index-url", index_url]
     if constraints:
@@ -206,7 +206,7 @@ def fill_wheels(target_name: str, mode: str, pythons: list[str], torch_index_url
     if mode == "test":  # pip skips files already there: the folder doubles as the tests' wheel cache
         dest.mkdir(parents=True, exist_ok=True)
         for python in pythons:
-            pip_download(list(TEST_WHEELS), dest, target, python, deps=False)
+            pip_download(list(TEST_WHEELS), dest, target, python)
         keep_only(dest, TEST_WHEELS)
         check_wheels(dest, pythons, target_name)
         return dest
@@ -214,7 +214,7 @@ def fill_wheels(target_name: str, mode: str, pythons: list[str], torch_index_url
     dest.mkdir(parents=True)
     chosen = dest / ".constraints.txt"  # what the first Python got: every later one takes the same versions
     for python in pythons:
-        pip_download(lock_requirements(target_name, python), dest, target, python, deps=False)
+        pip_download(lock_requirements(target_name, python), dest, target, python)
         chosen.write_text("".join(f"{p}=={v}\n" for p, v in sorted(wheel_versions(dest).items())
                                   if p not in BUNDLED_BY_BLENDER))
         # torch with its own runtime dependencies (CUDA libraries on Linux) from the torch index.
@@ -238,7 +238,7 @@ def download_closure(requirements: list[str], dest: Path, target: Target, python
     seen: dict[str, set[str]] = {}  # project -> extras already followed
     pending = requirements
     while pending:
-        pip_download(pending, dest, target, python, deps=False, index_url=index_url, constraints=constraints)
+        pip_download(pending, dest, target, python, index_url=index_url, constraints=constraints)
         following = []
         for line in pending:
             parent = Requirement(line)
@@ -284,17 +284,16 @@ def replace_gsplat(dest: Path, target: Target, python: str, index_url: str) -> N
     pin = next(r for r in lock_requirements(target.blender_platform, python) if normalize(r.split("=")[0]) == "gsplat")
     for wheel in dest.glob("gsplat-*-py3-none-any.whl"):
         wheel.unlink()
-    hint = (f"pick the index of gsplat's wheels for torch {TORCH_PINS[0].split('==')[1]} and its CUDA (README), or "
+    hint = (f"pick the index of gsplat's wheels for torch {TORCH_VERSION} and its CUDA (README), or "
             "build without --gsplat-index-url (gsplat then compiles its kernels on the user's machine)")
     try:
-        pip_download([pin], dest, target, python, deps=False, index_url=index_url)
+        pip_download([pin], dest, target, python, index_url=index_url)
     except BuildError as exc:
         raise BuildError(f"{exc}\n{index_url} has no prebuilt {pin} wheel for Python {python}: {hint}") from None
-    torch_tag = "pt" + "".join(TORCH_PINS[0].split("==")[1].split(".")[:2])
+    torch_tag = "pt" + "".join(TORCH_VERSION.split(".")[:2])
     wheels = [w.name for w in dest.glob("gsplat-*.whl") if wheel_serves(w.name, python)]
     if not any(wheel_tags(w)[0] != "py3" and f"+{torch_tag}" in wheel_version(w) for w in wheels):
-        raise BuildError(f"{index_url} gave no prebuilt {pin} wheel for torch {TORCH_PINS[0].split('==')[1]} and "
-                         f"Python {python} "
+        raise BuildError(f"{index_url} gave no prebuilt {pin} wheel for torch {TORCH_VERSION} and Python {python} "
                          f"(got: {', '.join(wheels) or 'nothing'}): {hint}")
 
 
