@@ -54,6 +54,8 @@ def test_unavailable_kernels_fall_back_and_say_so_once(kernels_off):
     (note,) = backend_notes()
     _assert_actionable(note, "cuda:0")
     assert check.reason in note
+    assert backend_notes() == [], "handed out once (the next job does not repeat it)"
+    assert api._pick_backend("auto", CUDA0) is False and backend_notes() == []
 
 
 def test_cpu_tensors_never_ask_for_kernels(kernels_off):

@@ -34,7 +34,7 @@ class KernelCheck:
 
 
 _checks: dict[str, KernelCheck] = {}  # str(device) -> result of its one check
-_notes: list[str] = []  # user-facing remarks, each said once per process
+_notes: list[str] = []  # user-facing remarks not handed out yet (each is said once per process)
 
 
 def gsplat_kernels(device: torch.device) -> KernelCheck:
@@ -51,14 +51,16 @@ def gsplat_kernels(device: torch.device) -> KernelCheck:
         if not check.ok:
             note = fallback_note(device, check.reason)
             log.warning(note)
-            if note not in _notes:
-                _notes.append(note)
+            _notes.append(note)
     return _checks[key]
 
 
 def backend_notes() -> list[str]:
-    """What the renderer has to tell the user (e.g. the fallback from gsplat), each said once."""
-    return list(_notes)
+    """What the renderer has to tell the user (the fallback from gsplat), not told yet: each note is
+    returned by one call only, so a job that puts them in its result says so once per process."""
+    notes = list(_notes)
+    _notes.clear()
+    return notes
 
 
 def forget_kernel_checks() -> None:
