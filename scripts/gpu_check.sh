@@ -6,7 +6,7 @@
 #
 #   scripts/gpu_check.sh --prepare   # here (PyPI reachable): download the cp312 wheels the GPU
 #                                    # machine lacks into .whl/ (tests/requirements-gpu.txt)
-#   scripts/gpu_check.sh --dry-run   # here (CPU): check the wheels install for Python 3.12, the
+#   scripts/gpu_check.sh --dry-run   # here (CPU, GSE_PYTHON or .venv): check the wheels install for Python 3.12, the
 #                                    # CUDA tests collect, the scripts parse; print the plan
 #   scripts/gpu_check.sh             # on the GPU machine, in one call with `.whl` carried
 #
@@ -63,7 +63,7 @@ case "$MODE" in
     exit 0
     ;;
 --dry-run)
-    PY="${PYTHON:-$ROOT/.venv/bin/python}"
+    PY="${GSE_PYTHON:-$ROOT/.venv/bin/python}"  # the project environment (pytest, torch)
     PY312="${PYTHON312:-python3.12}"
     fail=0
     check_wheels || { echo "dry run: FAILED"; exit 1; }

@@ -23,7 +23,7 @@ def _python312_present() -> bool:
 
 
 def _run(mode: str, wheels: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "GSE_GPU_WHEELS": str(wheels), "PYTHON": sys.executable}
+    env = {**os.environ, "GSE_GPU_WHEELS": str(wheels), "GSE_PYTHON": sys.executable}
     return subprocess.run(["bash", str(SCRIPT), mode], env=env, capture_output=True, text=True, timeout=600)
 
 
