@@ -53,8 +53,8 @@ class GaussianScene:
     log_scales: np.ndarray  # [N, 3] float32
     opacity_logits: np.ndarray  # [N] float32
     sh: np.ndarray  # [N, K, 3] float32, K in (1, 4, 9, 16)
-    # Trained with Mip-Splatting's 2D filter (an SPZ file's antialiased flag): render these with
-    # RenderSettings(antialiased=True). Recorded by the readers; not carried through copy()/subset().
+    # Trained with Mip-Splatting's 2D filter (an SPZ file's antialiased flag): rendered with
+    # RenderSettings(antialiased=True) by the job and the fine-tuning; kept by every method here.
     antialiased: bool = False
 
     def __len__(self) -> int:
@@ -107,14 +107,16 @@ class GaussianScene:
 
     # ------------------------------------------------------------------ helpers
     def copy(self) -> "GaussianScene":
-        return GaussianScene(*(np.array(getattr(self, f), dtype=np.float32, copy=True) for f in FIELDS))
+        return GaussianScene(*(np.array(getattr(self, f), dtype=np.float32, copy=True) for f in FIELDS),
+                             antialiased=self.antialiased)
 
     def subset(self, index) -> "GaussianScene":
         """The splats picked by a boolean mask [N] or an integer index array (copied, contiguous)."""
         index = np.asarray(index)
         if index.dtype == bool and index.shape != (len(self),):
             raise InputError(f"Mask has shape {list(index.shape)}; expected [{len(self)}].")
-        return GaussianScene(*(np.ascontiguousarray(getattr(self, f)[index]) for f in FIELDS))
+        return GaussianScene(*(np.ascontiguousarray(getattr(self, f)[index]) for f in FIELDS),
+                             antialiased=self.antialiased)
 
     def with_sh_degree(self, degree: int) -> "GaussianScene":
         """The same splats with SH truncated or zero-padded to `degree` (0-3)."""
@@ -125,17 +127,19 @@ class GaussianScene:
         keep = min(k, self.sh.shape[1])
         sh[:, :keep] = self.sh[:, :keep]
         return GaussianScene(self.means.copy(), self.quats.copy(), self.log_scales.copy(),
-                             self.opacity_logits.copy(), sh)
+                             self.opacity_logits.copy(), sh, antialiased=self.antialiased)
 
     @classmethod
     def concat(cls, scenes: Iterable["GaussianScene"]) -> "GaussianScene":
-        """All splats of `scenes` in order; SH is zero-padded to the highest degree among them."""
+        """All splats of `scenes` in order; SH is zero-padded to the highest degree among them; antialiased
+        only when every scene is."""
         scenes = list(scenes)
         if not scenes:
             raise InputError("Nothing to concatenate: no Gaussian scenes were given.")
         degree = max(s.sh_degree for s in scenes)
         scenes = [s if s.sh_degree == degree else s.with_sh_degree(degree) for s in scenes]
-        return cls(*(np.concatenate([getattr(s, f) for s in scenes]) for f in FIELDS))
+        return cls(*(np.concatenate([getattr(s, f) for s in scenes]) for f in FIELDS),
+                   antialiased=all(s.antialiased for s in scenes))
 
     def colors(self) -> np.ndarray:  # [N, 3] float32 in [0, 1]
         """View-independent RGB from the DC term: 0.5 + SH_C0 * dc, clipped to [0, 1]."""
@@ -157,7 +161,7 @@ class GaussianScene:
         quats = quat_multiply(quat_from_matrix(rotation), self.quats.astype(np.float64)).astype(np.float32)
         log_scales = (self.log_scales + np.float32(np.log(scale))).astype(np.float32)
         sh = rotate_sh(self.sh, rotation)
-        return GaussianScene(means, quats, log_scales, self.opacity_logits.copy(), sh)
+        return GaussianScene(means, quats, log_scales, self.opacity_logits.copy(), sh, antialiased=self.antialiased)
 
 
 @dataclass

@@ -120,6 +120,7 @@ class EnhanceJob:
 
     def _run(self, scene, cameras, path, trajectory, staged, cancel, cache) -> JobResult:
         from .devices import translate_device_errors
+        from .render import RenderSettings
         from .render.views import render_views_numpy
 
         def context(index: int) -> StageContext:
@@ -129,12 +130,13 @@ class EnhanceJob:
             staged.stage(0)(0.0)
             devices = self.check_inputs(scene, cameras, path)
         device = devices[0]
+        settings = RenderSettings(antialiased=scene.antialiased)  # as the splat was trained (Mip-Splatting or not)
         with self._stage("trajectory", None):
             staged.stage(1)(0.0)
             trajectory = trajectory or self._trajectory(cameras, path)
             check_cancel(cancel)
         with self._stage("render", device), translate_device_errors("render"):
-            before = render_views_numpy(scene, trajectory.cameras, device, staged.stage(2), cancel)
+            before = render_views_numpy(scene, trajectory.cameras, device, staged.stage(2), cancel, settings)
             frames = self._with_reference_images(before, trajectory)
         with self._stage("enhance", device), translate_device_errors("enhance"):
             generated = self.enhancer.enhance(scene, frames, trajectory, context(3))
@@ -146,12 +148,14 @@ class EnhanceJob:
         with self._stage("refine", device), translate_device_errors("refine"):
             refined = self._refine(scene, generated, trajectory, context(5))
         with self._stage("package", device), translate_device_errors("render"):
-            after = render_views_numpy(refined, trajectory.cameras, device, staged.stage(6), cancel)
+            after = render_views_numpy(refined, trajectory.cameras, device, staged.stage(6), cancel, settings)
         return JobResult(refined, trajectory, before, generated, after, self._seconds, self._notes(), self._peaks)
 
     def _notes(self) -> list[str]:
+        from .render import backend_notes  # e.g. gsplat's kernels could not load: the slower fallback ran
+
         notes = self.enhancer.notes() + (self.stylizer.notes() if self.stylizer is not None else [])
-        return list(dict.fromkeys(notes))  # each remark once
+        return list(dict.fromkeys(notes + backend_notes()))  # each remark once
 
     @contextmanager
     def _stage(self, name: str, device) -> Iterator[None]:

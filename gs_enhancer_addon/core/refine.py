@@ -21,7 +21,8 @@ exponentially; optional densification/pruning with gsplat's `DefaultStrategy` on
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Optional, Sequence, Union
 
 import numpy as np
@@ -225,7 +226,10 @@ def refine(
         report(progress, 1.0, "Fine-tuning: nothing to fit")
         return gaussians.copy()
 
-    from .render import render  # the package's renderer: gsplat on CUDA, own torch rasterizer on CPU
+    from .render import RenderSettings, render  # gsplat on CUDA, own torch rasterizer on CPU
+
+    # A scene trained with Mip-Splatting's 2D filter is fitted the way it was trained.
+    draw = partial(render, settings=RenderSettings(antialiased=gaussians.antialiased))
 
     extent = config.scene_extent or scene_extent([v.camera for v in views], gaussians.means)
     params = _make_params(gaussians, device, config.freeze_geometry)
@@ -241,11 +245,11 @@ def refine(
         if "means" in optimizers:
             optimizers["means"].param_groups[0]["lr"] = means_lr(step, config.iterations, config, extent)
         batch = [next(order) for _ in range(min(config.views_per_step, len(active)))]
-        loss, info = _batch_loss(render, params, [active[i] for i in batch], [targets[i] for i in batch], background, config)
+        loss, info = _batch_loss(draw, params, [active[i] for i in batch], [targets[i] for i in batch], background, config)
         _optimize(loss, info, params, optimizers, strategy, strategy_state, step)
         if (step + 1) % every == 0 or step + 1 == config.iterations:
             report(progress, (step + 1) / config.iterations, f"Fine-tuning: step {step + 1}/{config.iterations}, loss {loss.item():.4f}")
-    return _as_tensors(params).to_scene()
+    return replace(_as_tensors(params).to_scene(), antialiased=gaussians.antialiased)
 
 
 def _batch_loss(render, params: dict, views: list, targets: list, background: torch.Tensor, config: RefineConfig):

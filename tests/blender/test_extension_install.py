@@ -1,7 +1,10 @@
 """The built extension zip installs into Blender, registers its UI, and leaves cleanly.
 
 Each Blender session runs in its own interpreter (bpy state and sys.modules are process-wide),
-with BLENDER_USER_RESOURCES pointing at a per-test folder. Runs on bpy 5.0.1 and 4.2.23.
+with BLENDER_USER_RESOURCES pointing at a per-test folder. Runs in every Blender leg: bpy 4.2.23
+and 5.0.1 (Python 3.11) and bpy 5.2.3 (Python 3.13), each installing the same zip, which holds
+real binary wheels for both Pythons (mmh3, cp311 and cp313) beside a pure-Python one.
+The test wheels are downloaded once with pip into GSE_TEST_WHEELS (default .cache/test-wheels/).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import build_extension  # noqa: E402
 from tests.bpy42_exit import SCRIPT_FOOTER  # noqa: E402
 
 MODULE = "bl_ext.user_default.splat_enhancer"
+TEST_WHEEL_CACHE = Path(os.environ.get("GSE_TEST_WHEELS", ROOT / ".cache" / "test-wheels"))
+THIS_PYTHON = f"cp{sys.version_info.major}{sys.version_info.minor}"
 
 pytest.importorskip("bpy")
 
@@ -42,7 +47,7 @@ def run_blender_session(user_resources: Path, body: str) -> dict:
 def extension_zip(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("ext-build")
     code = build_extension.main(["build", "--wheels", "test", "--output-dir", str(work / "dist"),
-                                 "--build-dir", str(work / "build"), "--wheel-dir", str(work / "wheels")])
+                                 "--build-dir", str(work / "build"), "--wheel-dir", str(TEST_WHEEL_CACHE)])
     assert code == 0
     (zip_path,) = (work / "dist").glob("*.zip")
     return zip_path
@@ -53,10 +58,14 @@ def test_zip_holds_addon_manifest_and_listed_wheels(extension_zip):
         names = set(archive.namelist())
         manifest = archive.read("blender_manifest.toml").decode()
     assert {"__init__.py", "blender_manifest.toml", "blender/registration.py", "core/gaussians.py"} <= names
-    wheels_in_zip = sorted(n for n in names if n.startswith("wheels/") and n.endswith(".whl"))
-    assert wheels_in_zip == ["wheels/packaging-26.3-py3-none-any.whl"]
-    assert '"./wheels/packaging-26.3-py3-none-any.whl"' in manifest
+    wheels_in_zip = sorted(n.removeprefix("wheels/") for n in names if n.startswith("wheels/") and n.endswith(".whl"))
+    binary = [w for w in wheels_in_zip if w.startswith("mmh3-")]
+    assert [w.split("-")[2] for w in binary] == ["cp311", "cp313"], wheels_in_zip
+    assert "packaging-26.3-py3-none-any.whl" in wheels_in_zip and len(wheels_in_zip) == 3
+    for wheel in wheels_in_zip:
+        assert f'"./wheels/{wheel}"' in manifest
     assert 'platforms = ["linux-x64"]' in manifest
+    assert 'blender_version_min = "4.2.0"' in manifest and "blender_version_max =" not in manifest
     assert not any("__pycache__" in n for n in names)
 
 
@@ -72,8 +81,11 @@ def test_install_enable_disable_reenable_uninstall(extension_zip, tmp_path):
         out["scene_props"] = hasattr(bpy.types.Scene, "gs_enhancer")
         out["prefs"] = type(bpy.context.preferences.addons[{MODULE!r}].preferences).__name__
         out["heavy_imports"] = sorted(m for m in ("torch", "diffusers", "open_clip", "transformers") if m in sys.modules)
-        import packaging
+        import packaging, mmh3
         out["wheel_site"] = [p for p in sys.path if ".local" in p and "site-packages" in p]
+        out["mmh3_file"] = mmh3.__file__
+        out["mmh3_hash"] = mmh3.hash("splat", 42)
+        out["python"] = "cp%d%d" % sys.version_info[:2]
         bpy.ops.wm.save_userpref()
     """)
     assert installed["install"] == ["FINISHED"]
@@ -82,6 +94,12 @@ def test_install_enable_disable_reenable_uninstall(extension_zip, tmp_path):
     assert installed["heavy_imports"] == [], "register() must not import torch & co."
     site = [Path(p) for p in installed["wheel_site"]]
     assert any((p / "packaging").is_dir() for p in site), f"bundled wheel not extracted: {site}"
+    # The compiled wheel for this Blender's Python was extracted (only that one) and its module runs.
+    assert installed["python"] == THIS_PYTHON
+    assert any(Path(installed["mmh3_file"]).is_relative_to(p) for p in site), installed["mmh3_file"]
+    compiled = sorted(f.name for p in site for f in p.rglob("mmh3*.so"))
+    assert compiled and all(f"-{THIS_PYTHON[2:]}-" in name for name in compiled), compiled
+    assert installed["mmh3_hash"] == _murmur3_32(b"splat", 42)
 
     # A later Blender session: enable from preferences, disable (nothing left), re-enable, uninstall.
     later = run_blender_session(user, f"""
@@ -102,6 +120,24 @@ def test_install_enable_disable_reenable_uninstall(extension_zip, tmp_path):
     assert later["panel_after_reenable"]
     assert later["uninstall"] == ["FINISHED"]
     assert not list(user.rglob("splat_enhancer/__init__.py")), "package files remain after uninstall"
+
+
+def _murmur3_32(data: bytes, seed: int) -> int:
+    """MurmurHash3 x86_32 (Appleby), signed like mmh3.hash: the compiled wheel's answer, checked here."""
+    c1, c2, h, mask = 0xCC9E2D51, 0x1B873593, seed, 0xFFFFFFFF
+    rotl = lambda x, r: ((x << r) | (x >> (32 - r))) & mask  # noqa: E731
+    tail_at = len(data) - len(data) % 4
+    for i in range(0, tail_at, 4):
+        k = rotl((int.from_bytes(data[i:i + 4], "little") * c1) & mask, 15) * c2 & mask
+        h = (rotl(h ^ k, 13) * 5 + 0xE6546B64) & mask
+    k = int.from_bytes(data[tail_at:], "little")
+    if k or len(data) % 4:
+        h ^= rotl(k * c1 & mask, 15) * c2 & mask
+    h ^= len(data)
+    for shift, mult in ((16, 0x85EBCA6B), (13, 0xC2B2AE35)):
+        h = (h ^ (h >> shift)) * mult & mask
+    h ^= h >> 16
+    return h - (1 << 32) if h & 0x80000000 else h
 
 
 def test_bad_manifest_field_is_named(tmp_path):

@@ -2,13 +2,13 @@
 
 3DGS (Kerbl et al., SIGGRAPH 2023) image formation with gsplat's conventions: OpenCV
 world-to-camera, K in pixels with pixel centres at +0.5, eps2d low-pass, near/far culling,
-optional Mip-Splatting antialiasing. CUDA tensors go to gsplat; anything else to the project's
-pure-torch reference rasterizer (reference.py).
+optional Mip-Splatting antialiasing. CUDA tensors go to gsplat where its kernels load and run
+(checked once per device, gsplat_backend.gsplat_kernels); anything else, and CUDA tensors where
+they do not, to the project's pure-torch reference rasterizer (reference.py) on the same device.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
@@ -19,12 +19,10 @@ from torch import Tensor
 from ..cameras import Camera
 from ..errors import DeviceError, InputError
 from ..gaussians import GaussianTensors, sh_coefficient_count
-from .gsplat_backend import gsplat_available, rasterize_gsplat
+from .gsplat_backend import gsplat_kernels, rasterize_gsplat
 from .reference import rasterize_reference
 from .settings import Backend, RenderSettings
 from .sh import sh_to_rgb
-
-log = logging.getLogger(__name__)
 
 BackgroundLike = Union[None, Tensor, Sequence[float]]
 
@@ -53,8 +51,9 @@ def render(
 
     `sh_degree` defaults to all the SH bands present. `features` [N, D] are composited with the
     same weights as the colours (no background), e.g. the scales for pixel confidence.
-    `backend`: "cuda"/"gsplat" = gsplat (tensors on CUDA), "cpu"/"torch" = the pure-torch reference,
-    which runs on the tensors' device, "auto" = gsplat for CUDA tensors, else the reference.
+    `backend`: "cuda" = gsplat (tensors on CUDA, its kernels must work), "cpu" = the pure-torch
+    reference, which runs on the tensors' device, "auto" = gsplat for CUDA tensors where its kernels
+    work, else the reference (the first fallback is noted once: `backend_notes()`).
     """
     settings = settings or RenderSettings()
     width, height = _check_cameras(cameras)
@@ -105,15 +104,16 @@ def _pick_backend(backend: str, device: torch.device) -> bool:
                 + ("" if torch.cuda.is_available() else " (no CUDA GPU is available on this computer)")
                 + ". Choose the CPU renderer, or move the data to the GPU."
             )
+        check = gsplat_kernels(device)
+        if not check.ok:
+            raise DeviceError(
+                f"gsplat's CUDA kernels are not available ({check.reason}). Use the 'auto' renderer to fall "
+                "back to the add-on's own PyTorch rasterizer on the same GPU."
+            )
         return True
     if backend != "auto":
         raise InputError(f"Unknown render backend {backend!r}: use 'auto', 'cuda' (gsplat) or 'cpu' (torch).")
-    if device.type != "cuda":
-        return False
-    if not gsplat_available():
-        log.warning("gsplat is not importable; rendering CUDA tensors with the slower torch reference")
-        return False
-    return True
+    return device.type == "cuda" and gsplat_kernels(device).ok
 
 
 def _check_cameras(cameras: Sequence[Camera]) -> tuple[int, int]:

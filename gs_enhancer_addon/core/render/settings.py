@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 # "cuda": gsplat, tensors must be on CUDA; "cpu": the project's pure-torch reference rasterizer,
-# on whatever device the tensors are; "auto": gsplat for CUDA tensors.
+# on whatever device the tensors are; "auto": gsplat for CUDA tensors where its kernels load and run,
+# else the reference on the same device (gsplat_backend.gsplat_kernels).
 Backend = Literal["auto", "cuda", "cpu"]
 
 

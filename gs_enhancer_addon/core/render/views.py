@@ -12,6 +12,7 @@ from ..cameras import Camera
 from ..gaussians import GaussianScene
 from ..progress import CancelFn, ProgressFn, check_cancel, report
 from .api import render
+from .settings import RenderSettings
 
 
 def render_views(
@@ -21,13 +22,14 @@ def render_views(
     progress: Optional[ProgressFn] = None,
     cancel: Optional[CancelFn] = None,
     batch: int = 8,  # cameras per render call: bounded memory
+    settings: Optional[RenderSettings] = None,
 ) -> Tensor:  # [V, H, W, 3] float32 in [0, 1], on `device`
     gaussians = scene.to_torch(device)
     frames = []
     with torch.no_grad():
         for start in range(0, len(cameras), batch):
             check_cancel(cancel)
-            frames.append(render(gaussians, cameras[start:start + batch]).rgb.clamp(0, 1).float())
+            frames.append(render(gaussians, cameras[start:start + batch], settings=settings).rgb.clamp(0, 1).float())
             done = min(start + batch, len(cameras))
             report(progress, done / len(cameras), f"{done}/{len(cameras)} views")
     return torch.cat(frames, dim=0)
@@ -35,9 +37,10 @@ def render_views(
 
 # Adapters, named after the layout they return.
 def render_views_numpy(scene: GaussianScene, cameras: Sequence[Camera], device: str | torch.device,
-                       progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None) -> np.ndarray:
+                       progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None,
+                       settings: Optional[RenderSettings] = None) -> np.ndarray:
     """render_views as numpy [V, H, W, 3] float32 on the CPU (the job's frames)."""
-    return render_views(scene, cameras, device, progress, cancel).cpu().numpy()
+    return render_views(scene, cameras, device, progress, cancel, settings=settings).cpu().numpy()
 
 
 def render_views_chw(scene: GaussianScene, cameras: Sequence[Camera], device: str | torch.device,
