@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from gs_enhancer_addon.core.errors import SplatFileError
-from gs_enhancer_addon.core.gaussians import GaussianScene, sh_basis
+from gs_enhancer_addon.core.gaussians import GaussianScene
+from gs_enhancer_addon.core.geometry import sh_basis
 from gs_enhancer_addon.core.io import detect_format, read_scene, write_scene
 from gs_enhancer_addon.core.io.frames import SH_SIGNS_FLIP_YZ, flip_yz
 from gs_enhancer_addon.core.io.ksplat import read_ksplat
