@@ -19,46 +19,15 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gs_enhancer_addon.core.torchvision_compat import ensure_torchvision_importable  # noqa: E402
+from models_full import count_full_size_params, full_size_enhancer  # noqa: E402 - sets up torchvision first
 
-ensure_torchvision_importable()
-
-from diffusers import AutoencoderKLTemporalDecoder, EulerDiscreteScheduler  # noqa: E402
-from diffusers import UNetSpatioTemporalConditionModel  # noqa: E402
-from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection  # noqa: E402
-
-from gs_enhancer_addon.core.enhance.components import SVD_SCHEDULER_CONFIG, dummy_components, pick_dtype  # noqa: E402
+from gs_enhancer_addon.core.enhance.components import dummy_components  # noqa: E402
 from gs_enhancer_addon.core.enhance.config import EnhancerConfig  # noqa: E402
-from gs_enhancer_addon.core.enhance.decoder import SpatialTemporalDecoder  # noqa: E402
 from gs_enhancer_addon.core.enhance.pipeline import EnhancerPipeline  # noqa: E402
 
 LOW_MEMORY = dict(offload="model", cfg_mode="sequential", forward_chunking=True, decode_chunk_size=2)
-
-
-def svd_xt_models() -> dict:
-    """SVD img2vid-xt's architecture (diffusers defaults = SVD's configs) with random weights."""
-    unet = UNetSpatioTemporalConditionModel(num_frames=25)  # 320/640/1280/1280, cross-attn 1024
-    vae = AutoencoderKLTemporalDecoder(
-        block_out_channels=(128, 256, 512, 512), down_block_types=("DownEncoderBlock2D",) * 4,
-        layers_per_block=2, latent_channels=4, scaling_factor=0.18215,
-    )
-    clip = CLIPVisionModelWithProjection(CLIPVisionConfig(  # OpenCLIP ViT-H/14
-        hidden_size=1280, intermediate_size=5120, num_hidden_layers=32, num_attention_heads=16,
-        patch_size=14, image_size=224, projection_dim=1024, hidden_act="gelu",
-    ))
-    return dict(unet=unet, decoder=SpatialTemporalDecoder.from_vae(vae), image_encoder=clip.eval())
-
-
-def svd_xt_components() -> dict:
-    return dict(**svd_xt_models(), feature_extractor=CLIPImageProcessor(),
-                scheduler=EulerDiscreteScheduler(**SVD_SCHEDULER_CONFIG))
-
-
-def count_full_size_params() -> dict[str, float]:
-    with torch.device("meta"):
-        comps = svd_xt_models()
-    return {k: sum(p.numel() for p in comps[k].parameters()) / 1e6 for k in ("unet", "decoder", "image_encoder")}
 
 
 def run_case(pipe, frames: int, height: int, width: int, config: EnhancerConfig, device) -> tuple[float, float]:
@@ -73,15 +42,6 @@ def run_case(pipe, frames: int, height: int, width: int, config: EnhancerConfig,
     seconds = time.perf_counter() - start
     peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
     return seconds, peak
-
-
-def full_size_enhancer(device: torch.device) -> EnhancerPipeline:
-    """SVD-xt shapes, random weights, frozen, in the precision the add-on picks on `device`."""
-    dtype = pick_dtype("auto", device)
-    pipe = EnhancerPipeline(**svd_xt_components())
-    for m in (pipe.unet, pipe.decoder, pipe.image_encoder):
-        m.requires_grad_(False).to(device=device, dtype=dtype)
-    return pipe
 
 
 def bench_cuda(args) -> None:

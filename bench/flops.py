@@ -27,7 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_enhancer import count_full_size_params, svd_xt_models  # noqa: E402
+from models_full import count_full_size_params, svd_xt_models  # noqa: E402
 
 Pipeline = Literal["ours", "stock"]
 COMPONENTS = ("clip", "vae_encoder", "unet", "vae_decoder", "cfw")

@@ -13,7 +13,6 @@ use_sample_covariance=False)` map there (tests check this against numbers from s
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import torch
@@ -98,8 +97,3 @@ def psnr(
     """Peak signal-to-noise ratio 10 log10(L^2 / MSE) over all pixels and channels."""
     mse = torch.mean((a.to(torch.float64) - b.to(torch.float64)) ** 2)
     return (10.0 * torch.log10(data_range**2 / mse.clamp_min(1e-20))).to(a.dtype)
-
-
-def psnr_from_mse(mse: float, data_range: float = 1.0) -> float:
-    """PSNR in dB from a mean squared error (used for averaging over views)."""
-    return 10.0 * math.log10(data_range**2 / max(mse, 1e-20))

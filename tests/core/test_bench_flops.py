@@ -15,13 +15,14 @@ ROOT = Path(__file__).resolve().parents[2]
 def bench_modules():
     sys.path[:0] = [str(ROOT / "bench")]
     try:
+        import baselines
         import flops
-        import pipeline
+        import sizes
 
-        yield flops, pipeline
+        yield flops, baselines, sizes
     finally:
         sys.path.remove(str(ROOT / "bench"))
-        for name in ("flops", "pipeline", "bench_enhancer"):
+        for name in ("flops", "baselines", "sizes", "timing", "models_full"):
             sys.modules.pop(name, None)
 
 
@@ -30,10 +31,10 @@ def test_frames_through_each_component_match_the_real_pipelines(bench_modules):
 
     from gs_enhancer_addon.core.enhance.config import EnhancerConfig
 
-    flops, pipeline = bench_modules
-    size = pipeline.SIZES["tiny"]
+    flops, baselines, sizes = bench_modules
+    size = sizes.SIZES["tiny"]
     frames, steps = size.views + 2, 2
-    ours, ours_trained, stock = pipeline.enhancer_pipelines(size, torch.device("cpu"))
+    ours, ours_trained, stock = baselines.enhancer_pipelines(size, torch.device("cpu"))
     window = torch.rand(frames, 3, 32, 32)
     config = EnhancerConfig(num_inference_steps=steps)
     counted = {}
@@ -57,7 +58,7 @@ def test_frames_through_each_component_match_the_real_pipelines(bench_modules):
 
 
 def test_flop_counts_match_hand_counted_clip_and_run_at_full_size(bench_modules):
-    flops, _ = bench_modules
+    flops, _, _ = bench_modules
     per_frame = flops.flops_per_frame(64, 64, frames=3, decode_chunk=2)
     # OpenCLIP ViT-H/14 at 224 px: 257 tokens, 32 layers of width 1280 (MLP 5120), patch embedding,
     # 1024-d projection; 2 FLOPs per multiply-add.

@@ -31,4 +31,5 @@ def test_pipeline_benchmark_tiny(tmp_path, monkeypatch, capsys):
     assert report["versions"]["torch"].startswith("2.13") and report["device"]
     printed = capsys.readouterr().out
     assert "refine step (reference (torch) rasterizer): ours" in printed and "stock SVD" in printed
-    sys.modules.pop("pipeline", None)
+    for name in ("pipeline", "baselines", "sizes", "timing", "flops", "models_full"):
+        sys.modules.pop(name, None)

@@ -5,7 +5,8 @@ Perceptual loss, honestly: the `lpips` package downloads its AlexNet/VGG weights
 first use, which the add-on must not do. We use the LPIPS recipe (`unit_feature_distances`:
 unit-normalize each layer's features over channels, squared difference, spatial mean, sum over
 layers; uniform layer weights instead of LPIPS's learned linear heads) on a feature network we
-already have: the frozen SVD VAE encoder. It is not numerically LPIPS and its scores are not comparable to published LPIPS values.
+already have: the frozen SVD VAE encoder. It is not numerically LPIPS and its scores are not
+comparable to published LPIPS values.
 
 Adversarial: a PatchGAN discriminator (Isola et al., 2017) with hinge losses, as in VQGAN/StableSR.
 """
