@@ -9,7 +9,7 @@ from bpy.props import BoolProperty, CollectionProperty, EnumProperty, StringProp
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from ..core.errors import GsEnhancerError
-from .scene_io import export_splat_file, import_splat_file, is_splat_object, remove_objects
+from .scene_io import export_splat_file, import_splat_file, is_splat_object, new_datablocks_removed_on_error
 
 EXTENSIONS = {"PLY": ".ply", "SPLAT": ".splat"}
 
@@ -49,11 +49,11 @@ class GSE_OT_import_splat(bpy.types.Operator, ImportHelper):
     def execute(self, context):
         created = []
         try:
-            for path in self.paths():
-                created.append(import_splat_file(context, path, y_down_to_z_up=self.y_down_to_z_up,
-                                                 nonfinite="drop" if self.drop_invalid else "error"))
+            with new_datablocks_removed_on_error():  # all or nothing: no object, mesh or material stays
+                for path in self.paths():
+                    created.append(import_splat_file(context, path, y_down_to_z_up=self.y_down_to_z_up,
+                                                     nonfinite="drop" if self.drop_invalid else "error"))
         except GsEnhancerError as exc:
-            remove_objects(created)  # all or nothing: no partial import stays in the scene
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         count = sum(len(obj.data.attributes["position"].data) for obj in created)
