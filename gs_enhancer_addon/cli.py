@@ -23,8 +23,8 @@ from .core.outputs import Output, check_output_folder, check_output_paths, write
 class TerminalProgress:
     """A one-line progress bar on stderr: [#####.....]  45%  3/7 Enhance: window 2/4 (ETA 1m 05s)."""
 
-    def __init__(self, stream=sys.stderr, width: int = 30):
-        self.stream, self.width = stream, width
+    def __init__(self, stream=None, width: int = 30):
+        self.stream, self.width = stream or sys.stderr, width  # sys.stderr now, not at import
         self._last_draw = 0.0
 
     def __call__(self, fraction: float, message: str) -> None:
@@ -55,9 +55,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 130
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """A bad option is one line on stderr and exit code 2, like every other user error."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m gs_enhancer_addon", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _OneLineErrors(prog="python -m gs_enhancer_addon", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run the whole pipeline on the built-in sample scene")

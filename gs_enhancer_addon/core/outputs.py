@@ -83,6 +83,8 @@ def write_outputs(outputs: Sequence[Output]) -> list[Path]:
                 output.write(temp)
             except OSError as exc:
                 raise OutputError(output.path, f"writing failed ({describe_write_error(exc, output.path)}).") from None
+            except RuntimeError as exc:  # Blender's save operator reports its I/O failures this way
+                raise OutputError(output.path, f"writing failed ({str(exc).strip().splitlines()[-1]}).") from None
             verify_output(temp, output.kind, output.path)
         for output, temp in zip(outputs, temps):
             try:

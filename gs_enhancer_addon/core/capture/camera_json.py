@@ -57,8 +57,6 @@ def _camera(entry: dict, index: int, path: Path) -> Camera:
         width, height = int(entry["width"]), int(entry["height"])
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise InputError(f"{path.name}: camera {index} lacks or has a malformed field ({exc}).") from None
-    if K.shape != (3, 3) or w2c.shape != (4, 4) or width <= 0 or height <= 0 or not np.isfinite(w2c).all():
-        raise InputError(f"{path.name}: camera {index} needs K 3x3, world_to_cam 4x4 and a positive size.")
     image = entry.get("image_path")
     if image and not Path(image).is_absolute():
         image = str(path.parent / image)
