@@ -85,6 +85,8 @@ def write_outputs(outputs: Sequence[Output]) -> list[Path]:
                 raise OutputError(output.path, f"writing failed ({describe_write_error(exc, output.path)}).") from None
             except RuntimeError as exc:  # Blender's save operator reports its I/O failures this way
                 raise OutputError(output.path, f"writing failed ({str(exc).strip().splitlines()[-1]}).") from None
+            finally:
+                _remove_quietly(Path(f"{temp}1"))  # Blender's backup of the empty placeholder (.blend1)
             verify_output(temp, output.kind, output.path)
         for output, temp in zip(outputs, temps):
             try:
