@@ -166,19 +166,19 @@ def _run_enhance(args) -> int:
 
 def _prepare_blend_writer() -> None:
     """Import bpy now, before the job, with Ctrl+C held back: an interrupt inside bpy's import
-    crashes the process; here it is delivered right after, before any output exists."""
+    crashes the process; here it is raised right after, before any output exists."""
     import signal
 
-    blocked = hasattr(signal, "pthread_sigmask")
-    if blocked:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    interrupted = []
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
     try:
         import bpy  # noqa: F401
     except ImportError:
         raise InputError("Writing a .blend needs the bpy module (pip install bpy); leave out --blend.") from None
     finally:
-        if blocked:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.signal(signal.SIGINT, previous)
+    if interrupted:
+        raise KeyboardInterrupt
 
 
 def _write_outputs(result, splat_path: Path, blend_path: Optional[Path], sheet_path: Optional[Path],

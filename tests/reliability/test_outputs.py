@@ -152,8 +152,9 @@ def test_a_target_that_became_a_folder_rolls_back_every_output(job_result, tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.png"] and not (tmp_path / "r.ply").exists()
 
 
-def test_ctrl_c_during_a_blend_run_exits_130_and_leaves_nothing(inputs):
-    """SIGINT to the real command while it works: no crash (139), no output, no temporary."""
+def test_ctrl_c_while_bpy_loads_for_the_blend_exits_130_and_leaves_nothing(inputs):
+    """SIGINT to the real command the moment Blender's module is being loaded (it crashed with 139
+    and left the result .ply): now bpy loads before the job, with Ctrl+C held until it is in."""
     pytest.importorskip("bpy")
     before = digest(inputs)
     argv = [sys.executable, "-m", "gs_enhancer_addon", "enhance", str(inputs / "in.ply"), "--cameras",
@@ -161,11 +162,15 @@ def test_ctrl_c_during_a_blend_run_exits_130_and_leaves_nothing(inputs):
             "--sheet", str(inputs / "out.png"), *QUICK]
     proc = subprocess.Popen(argv, cwd=inputs, env={**os.environ, "PYTHONPATH": str(ROOT)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for line in proc.stderr:  # the progress bar: the job is running, bpy is already imported
-        if "Render windows" in line or "Enhance" in line:
+    maps = f"/proc/{proc.pid}/maps"
+    while proc.poll() is None:  # wait for bpy's shared library to appear in the process
+        try:
+            if "bpy/__init__" in open(maps).read():
+                break
+        except OSError:
             break
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, (proc.returncode, err[-2000:])
     assert "Traceback" not in err
     assert_unchanged(inputs, before)
