@@ -52,11 +52,12 @@ def check_output_paths(outputs: Sequence[tuple[Path, OutputKind]], inputs: Seque
         if key in seen:
             raise OutputError(path, f"two outputs would be written to the same file ({seen[key].name}).")
         seen[key] = path
-        check_output_folder(path.parent)
+        check_output_folder(path.parent, path)
 
 
-def check_output_folder(folder: Path) -> None:
-    """OutputError unless `folder` is, or can be created as, a writable folder (nothing is created)."""
+def check_output_folder(folder: Path, target: Optional[Path] = None) -> None:
+    """OutputError unless `folder` is, or can be created as, a writable folder (nothing is created).
+    `target`: the output file to name in the message (default: the folder)."""
     folder = Path(folder)
     probe = folder
     while not probe.exists():
@@ -64,9 +65,9 @@ def check_output_folder(folder: Path) -> None:
             break
         probe = probe.parent
     if not probe.is_dir():
-        raise OutputError(folder, f"{probe} is a file, not a folder; choose another output location.")
+        raise OutputError(target or folder, f"{probe} is a file, not a folder; choose another output location.")
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise OutputError(folder, f"the folder {probe} is not writable; choose another output location.")
+        raise OutputError(target or folder, f"the folder {probe} is not writable; choose another output location.")
 
 
 def write_outputs(outputs: Sequence[Output]) -> list[Path]:

@@ -115,8 +115,8 @@ def describe_write_error(exc: OSError, path: str | Path) -> str:
             free = shutil.disk_usage(folder).free
         except OSError:
             free = None
-        left = f", {free / 2**20:.1f} MiB left" if free is not None else ""
-        return f"the disk is full ({folder}{left}); free some space or write somewhere else"
+        left = f"{free / 2**20:.1f} MiB left in " if free is not None else ""
+        return f"the disk is full: {left}{folder}; free some space or write somewhere else"
     return exc.strerror or str(exc)
 
 
