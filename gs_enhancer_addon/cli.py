@@ -15,17 +15,17 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .core.errors import GsEnhancerError
+from .core.errors import GsEnhancerError, InputError
 from .core.image_io import save_png
-from .core.io import atomic_path, read_scene, write_scene
-from .core.io.ply import write_ply
+from .core.io import read_scene, write_scene
+from .core.outputs import Output, check_output_folder, check_output_paths, write_outputs
 
 
 class TerminalProgress:
     """A one-line progress bar on stderr: [#####.....]  45%  3/7 Enhance: window 2/4 (ETA 1m 05s)."""
 
-    def __init__(self, stream=sys.stderr, width: int = 30):
-        self.stream, self.width = stream, width
+    def __init__(self, stream=None, width: int = 30):
+        self.stream, self.width = stream or sys.stderr, width  # sys.stderr now, not at import
         self._last_draw = 0.0
 
     def __call__(self, fraction: float, message: str) -> None:
@@ -56,9 +56,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 130
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """A bad option is one line on stderr and exit code 2, like every other user error."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m gs_enhancer_addon", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _OneLineErrors(prog="python -m gs_enhancer_addon", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run the whole pipeline on the built-in sample scene")
@@ -73,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     enhance.add_argument("--out", type=Path, required=True, help="result splat (.ply, .splat or .spz)")
     enhance.add_argument("--blend", type=Path, default=None, help="also save a .blend with the result object")
     enhance.add_argument("--sheet", type=Path, default=None, help="also save the before/after sheet (.png)")
+    enhance.add_argument("--drop-invalid", action="store_true",
+                         help="leave out splats with NaN or infinite values instead of refusing the file")
     _add_job_options(enhance, default_preset="balanced")
     enhance.set_defaults(func=_run_enhance)
 
@@ -112,9 +121,13 @@ def _job_config(args, views_per_segment=None, refine_iterations=None):
     from .core.model_set import ModelsConfig
 
     return preset_config(args.preset, steps=args.steps, style=args.style, device=args.device,
-                         refine_iterations=args.refine_iterations or refine_iterations,
-                         views_per_segment=args.views_per_segment or views_per_segment,
+                         refine_iterations=_given(args.refine_iterations, refine_iterations),
+                         views_per_segment=_given(args.views_per_segment, views_per_segment),
                          models=ModelsConfig.from_cli(args.models))
+
+
+def _given(value, default):
+    return default if value is None else value
 
 
 def _run_job(config, scene, cameras):
@@ -131,26 +144,34 @@ def _run_demo(args) -> int:
     from .core.sample import sample_cameras, sample_scene
 
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    scene, cameras = sample_scene(), sample_cameras()
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: this is a file; the demo writes into a folder.")
+    check_output_folder(out)
     # 4 references x 3 views and a short fine-tuning: a quick demo on a CPU
     config = _job_config(args, views_per_segment=3, refine_iterations=60 if args.preset == "fast" else None)
-    input_path = out / "sample_input.ply"
-    write_ply(scene, input_path)
+    splat, blend, sheet = out / "sample_enhanced.ply", out / "sample_enhanced.blend", out / "before_after.png"
+    check_output_paths([(splat, "splat"), (blend, "blend"), (sheet, "image")])
+    _prepare_blend_writer()
+    scene, cameras = sample_scene(), sample_cameras()
     result = _run_job(config, scene, cameras)
-    paths = _write_outputs(result, out / "sample_enhanced.ply", out / "sample_enhanced.blend",
-                           out / "before_after.png", name="Sample Splat", source=scene, cameras=cameras)
-    _print_summary(result, {"input splat": input_path, **paths})
+    input_path = out / "sample_input.ply"
+    paths = _write_outputs(result, splat, blend, sheet, name="Sample Splat", source=scene, cameras=cameras,
+                           extra={"input splat": Output(input_path, "splat", lambda tmp: write_scene(scene, tmp))})
+    _print_summary(result, paths)
     return 0
 
 
 def _run_enhance(args) -> int:
     from .core.capture import load_cameras
-    from .core.gaussians import GaussianScene
 
-    scene = read_scene(args.input)
+    config = _job_config(args)  # options first: a bad value fails before anything is read
+    requested = [(args.out, "splat"), (args.sheet, "image"), (args.blend, "blend")]
+    check_output_paths([(p, kind) for p, kind in requested if p is not None], inputs=[args.input, args.cameras])
+    if args.blend is not None:
+        _prepare_blend_writer()
+    scene = read_scene(args.input, nonfinite="drop" if args.drop_invalid else "error")
     cameras = load_cameras(args.cameras)
-    result = _run_job(_job_config(args), scene, cameras)
+    result = _run_job(config, scene, cameras)
     paths = _write_outputs(result, args.out, args.blend, args.sheet, name=args.input.stem, source=scene,
                            cameras=cameras)
     _print_summary(result, paths)
@@ -179,28 +200,36 @@ def _run_make_pairs(args) -> int:
     return 0
 
 
+def _prepare_blend_writer() -> None:
+    """Import bpy now, before the job, with Ctrl+C held back: an interrupt inside bpy's import
+    crashes the process; here it is raised right after, before any output exists."""
+    import signal
+
+    interrupted = []
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+    try:
+        import bpy  # noqa: F401
+    except ImportError:
+        raise InputError("Writing a .blend needs the bpy module (pip install bpy); leave out --blend.") from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted:
+        raise KeyboardInterrupt
+
+
 def _write_outputs(result, splat_path: Path, blend_path: Optional[Path], sheet_path: Optional[Path],
-                   name: str, source=None, cameras=()) -> dict[str, Path]:
-    """Write the outputs, each complete or not at all (splat files are written atomically by
-    core.io; the sheet and the .blend are written beside, then renamed into place)."""
-    splat_path.parent.mkdir(parents=True, exist_ok=True)
-    write_scene(result.scene, splat_path)
-    paths = {"result splat": splat_path}
+                   name: str, source=None, cameras=(), extra: Optional[dict[str, Output]] = None) -> dict[str, Path]:
+    """Every output complete, or none of them (core/outputs.py)."""
+    outputs = {"result splat": Output(splat_path, "splat", lambda tmp: write_scene(result.scene, tmp)), **(extra or {})}
     if sheet_path is not None:
-        paths["before/after sheet"] = _atomic_write(sheet_path, lambda tmp: save_png(result.comparison_sheet(), tmp))
+        outputs["before/after sheet"] = Output(sheet_path, "image", lambda tmp: save_png(result.comparison_sheet(), tmp))
     if blend_path is not None:
         from .blender.headless import save_result_blend  # needs the bpy module
 
-        paths["blend file"] = _atomic_write(
-            blend_path, lambda tmp: save_result_blend(tmp, result.scene, name, source=source, cameras=cameras))
-    return paths
-
-
-def _atomic_write(path: Path, write) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        write(tmp)
-    return path
+        outputs["blend file"] = Output(
+            blend_path, "blend", lambda tmp: save_result_blend(tmp, result.scene, name, source=source, cameras=cameras))
+    write_outputs(list(outputs.values()))
+    return {label: output.path for label, output in outputs.items()}
 
 
 def _print_summary(result, paths: dict[str, Path]) -> None:

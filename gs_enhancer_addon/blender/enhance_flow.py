@@ -2,7 +2,8 @@
 
 The worker thread only ever sees an `EnhanceRequest` (plain data: arrays, Camera objects, the
 job config). The result is applied back on the main thread as a new object beside the source,
-which is never modified; if applying fails half-way, what was created is removed again.
+which is never modified; if applying fails half-way, everything it created (the object, its data
+and material, the before/after image, the saved frames) is removed again.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from ..core.errors import InputError
 from ..core.gaussians import GaussianScene
 from ..core.image_io import save_png
 from ..core.model_cache import ModelCache
+from ..core.outputs import Output, check_output_folder, write_outputs
 from .camera_io import snapshot_camera_path
 from .preferences import get_preferences
 from .props import job_config
 from .runner import MODEL_CACHE
-from .scene_io import object_from_scene, remove_objects, scene_from_object
+from .scene_io import new_datablocks_removed_on_error, object_from_scene, scene_from_object
 
 COMPARISON_IMAGE = "Splat Enhancer Before-After"
 
@@ -59,6 +61,8 @@ def snapshot_request(context: bpy.types.Context) -> EnhanceRequest:
     references, trajectory = snapshot_camera_path(context, settings)
     config = job_config(settings, get_preferences(context))
     frames_dir = bpy.path.abspath(settings.frames_dir) if settings.frames_dir else None
+    if frames_dir:
+        check_frames_folder(Path(frames_dir))
     return EnhanceRequest(splat, references, trajectory, config, source.name,
                           np.array(source.matrix_world, dtype=np.float64),
                           [c.name for c in source.users_collection], frames_dir,
@@ -74,17 +78,18 @@ def request_cache(in_background: bool) -> Optional[ModelCache]:
 def apply_result(context: bpy.types.Context, request: EnhanceRequest, result) -> bpy.types.Object:
     """Main thread: the result as a new object named after the source, same transform and collections."""
     local = result.scene.transformed(np.linalg.inv(request.matrix_world))
-    created: Optional[bpy.types.Object] = None
+    saved: list[Path] = []
     try:
-        created = object_from_scene(context, local, name=f"{request.source_name} Enhanced")
-        created.matrix_world = request.matrix_world.T.tolist()
-        _move_to_collections(context, created, request.collection_names)
-        store_comparison_image(result.comparison_sheet())
-        if request.frames_dir:
-            save_frames(result, Path(request.frames_dir))
+        with new_datablocks_removed_on_error():
+            created = object_from_scene(context, local, name=f"{request.source_name} Enhanced")
+            created.matrix_world = request.matrix_world.T.tolist()
+            _move_to_collections(context, created, request.collection_names)
+            if request.frames_dir:
+                saved = save_frames(result, Path(request.frames_dir))
+            store_comparison_image(result.comparison_sheet())  # last: nothing after it can fail
     except Exception:
-        if created is not None:
-            remove_objects([created])
+        for path in saved:
+            path.unlink(missing_ok=True)
         raise
     return created
 
@@ -104,12 +109,20 @@ def store_comparison_image(sheet: np.ndarray) -> bpy.types.Image:  # sheet [H, W
     return image
 
 
-def save_frames(result, folder: Path) -> None:
-    """before_0000.png, generated_0000.png, after_0000.png ... for every view of the path."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for kind in ("before", "generated", "after"):
-        for i, frame in enumerate(getattr(result, kind)):
-            save_png(frame, folder / f"{kind}_{i:04d}.png")
+def check_frames_folder(folder: Path) -> None:
+    """Before the job: InputError / OutputError unless the frames can be saved into `folder`."""
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"Save Frames: {folder} is a file; choose a folder.")
+    check_output_folder(folder)
+
+
+def save_frames(result, folder: Path) -> list[Path]:
+    """before_0000.png, generated_0000.png, after_0000.png ... for every view of the path: all of
+    them or none (core/outputs.py). Returns the files written."""
+    check_frames_folder(folder)
+    outputs = [Output(folder / f"{kind}_{i:04d}.png", "image", lambda tmp, frame=frame: save_png(frame, tmp))
+               for kind in ("before", "generated", "after") for i, frame in enumerate(getattr(result, kind))]
+    return write_outputs(outputs)
 
 
 def _move_to_collections(context, obj: bpy.types.Object, names: list[str]) -> None:

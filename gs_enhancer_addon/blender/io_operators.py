@@ -9,7 +9,7 @@ from bpy.props import BoolProperty, CollectionProperty, EnumProperty, StringProp
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from ..core.errors import GsEnhancerError
-from .scene_io import export_splat_file, import_splat_file, is_splat_object, remove_objects
+from .scene_io import export_splat_file, import_splat_file, is_splat_object, new_datablocks_removed_on_error
 
 EXTENSIONS = {"PLY": ".ply", "SPLAT": ".splat", "SPZ": ".spz"}
 IMPORT_GLOB = "*.ply;*.splat;*.spz;*.ksplat;*.sog;meta.json"  # meta.json: a SOG folder
@@ -51,14 +51,14 @@ class GSE_OT_import_splat(bpy.types.Operator, ImportHelper):
     def execute(self, context):
         created = []
         try:
-            for path in self.paths():
-                obj = import_splat_file(context, path, y_down_to_z_up=self.y_down_to_z_up,
-                                        nonfinite="drop" if self.drop_invalid else "error")
-                created.append(obj)
-                if os.path.basename(path) == "meta.json":  # a SOG folder: name the object after the folder
-                    obj.name = os.path.basename(os.path.dirname(os.path.abspath(path))) or obj.name
+            with new_datablocks_removed_on_error():  # all or nothing: no object, mesh or material stays
+                for path in self.paths():
+                    obj = import_splat_file(context, path, y_down_to_z_up=self.y_down_to_z_up,
+                                            nonfinite="drop" if self.drop_invalid else "error")
+                    created.append(obj)
+                    if os.path.basename(path) == "meta.json":  # a SOG folder: name the object after the folder
+                        obj.name = os.path.basename(os.path.dirname(os.path.abspath(path))) or obj.name
         except GsEnhancerError as exc:
-            remove_objects(created)  # all or nothing: no partial import stays in the scene
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         count = sum(len(obj.data.attributes["position"].data) for obj in created)

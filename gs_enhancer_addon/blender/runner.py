@@ -122,6 +122,10 @@ class JobRunner:
         except GsEnhancerError as exc:  # applying the result failed in a way the user can act on
             self.state.error, self.state.message = str(exc), "Failed"
             self._on_error(str(exc))
+        except Exception as exc:  # never a silent "Done": keep the traceback for the console
+            traceback.print_exc()
+            self.state.error, self.state.message = f"Unexpected error: {type(exc).__name__}: {exc}", "Failed"
+            self._on_error(self.state.error)
 
 
 # One runner per Blender session: one job at a time; and the models its jobs keep loaded.

@@ -12,6 +12,7 @@ float32 arrays.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import bpy
 import numpy as np
@@ -115,13 +116,27 @@ def object_from_rows(context: bpy.types.Context, names: list[str], table: np.nda
     return obj
 
 
-def remove_objects(objects) -> None:
-    """Delete objects made here, and their mesh / point-cloud data once nothing else uses it."""
-    for obj in list(objects):
-        data = obj.data
-        bpy.data.objects.remove(obj, do_unlink=True)
-        if data is not None and data.users == 0:
-            getattr(bpy.data, "pointclouds" if isinstance(data, bpy.types.PointCloud) else "meshes").remove(data)
+# The data-block collections an import or a result can add to.
+_ROLLBACK_COLLECTIONS = ("objects", "meshes", "pointclouds", "materials", "node_groups", "images", "collections")
+
+
+@contextmanager
+def new_datablocks_removed_on_error():
+    """On an exception inside the block, remove every data-block it added (objects first, then
+    their data, materials, node groups, images), so a failed import or result leaves nothing behind."""
+    before = {kind: set(getattr(bpy.data, kind).keys()) for kind in _ROLLBACK_COLLECTIONS
+              if hasattr(bpy.data, kind)}
+    try:
+        yield
+    except BaseException:
+        added = {kind: [getattr(bpy.data, kind)[n] for n in getattr(bpy.data, kind).keys() if n not in names]
+                 for kind, names in before.items()}
+        for obj in added.pop("objects"):
+            bpy.data.objects.remove(obj, do_unlink=True)
+        for kind, blocks in added.items():
+            for block in blocks:
+                getattr(bpy.data, kind).remove(block)
+        raise
 
 
 def _convert_to_pointcloud(context: bpy.types.Context, obj: bpy.types.Object) -> None:

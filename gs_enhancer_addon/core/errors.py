@@ -27,6 +27,15 @@ class SplatFileError(GsEnhancerError):
         super().__init__(f"{self.path.name}: {problem}")
 
 
+class OutputError(GsEnhancerError):
+    """An output that cannot be written where the user asked (bad path or extension, full disk...)."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
 class ModelNotAvailableError(GsEnhancerError):
     """A model that is neither cached nor downloadable now (offline, missing folder...)."""
 

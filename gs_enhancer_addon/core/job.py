@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Iterator, Optional, Sequence
 
 import numpy as np
 
-from .cameras import Camera
+from .cameras import Camera, check_cameras, visible_fraction
 from .errors import DeviceError, InputError
 from .gaussians import GaussianScene
 from .image_io import load_image
@@ -77,6 +77,7 @@ class EnhanceJob:
     def check_inputs(self, scene: Optional[GaussianScene], cameras: Sequence[Camera],
                      path: PathKind) -> list["torch.device"]:
         """Raise a clear GsEnhancerError for anything that would fail later; return the devices."""
+        self.config.check()
         if scene is None or len(scene) == 0:
             raise InputError("No splat to enhance: pick a Gaussian splat object (or file) with at least one Gaussian.")
         scene.validate()
@@ -84,6 +85,7 @@ class EnhanceJob:
         if len(cameras) < minimum:
             what = "reference cameras" if path == "references" else "sampled frames of the animated camera"
             raise InputError(f"The camera path needs at least {minimum} {what}; found {len(cameras)}.")
+        check_cameras(cameras)
         devices = self._devices()
         self.enhancer.check_available()
         if self.stylizer is not None:
@@ -126,36 +128,68 @@ class EnhanceJob:
         def context(index: int) -> StageContext:
             return StageContext(devices, cache, staged.stage(index), cancel)
 
+        self._warnings = []
         with self._stage("check", None):
             staged.stage(0)(0.0)
             devices = self.check_inputs(scene, cameras, path)
+            scene = self._sanitized(scene)
         device = devices[0]
         settings = RenderSettings(antialiased=scene.antialiased)  # as the splat was trained (Mip-Splatting or not)
         with self._stage("trajectory", None):
             staged.stage(1)(0.0)
             trajectory = trajectory or self._trajectory(cameras, path)
+            self._check_path(scene, trajectory)
             check_cancel(cancel)
         with self._stage("render", device), translate_device_errors("render"):
             before = render_views_numpy(scene, trajectory.cameras, device, staged.stage(2), cancel, settings)
-            frames = self._with_reference_images(before, trajectory)
+            frames = require_finite(self._with_reference_images(before, trajectory), "render")
         with self._stage("enhance", device), translate_device_errors("enhance"):
-            generated = self.enhancer.enhance(scene, frames, trajectory, context(3))
+            generated = require_finite(self.enhancer.enhance(scene, frames, trajectory, context(3)), "enhance")
         with self._stage("stylize", device), translate_device_errors("stylize"):
             if self.stylizer is None:
                 staged.stage(4)(1.0, "no style text: skipped")
             else:
                 scene, generated = self.stylizer.stylize(scene, generated, trajectory, context(4))
+                require_finite(generated, "stylize")
+                require_finite_scene(scene, "stylize")
         with self._stage("refine", device), translate_device_errors("refine"):
-            refined = self._refine(scene, generated, trajectory, context(5))
+            refined = require_finite_scene(self._refine(scene, generated, trajectory, context(5)), "refine")
         with self._stage("package", device), translate_device_errors("render"):
-            after = render_views_numpy(refined, trajectory.cameras, device, staged.stage(6), cancel, settings)
+            after = require_finite(render_views_numpy(refined, trajectory.cameras, device, staged.stage(6), cancel,
+                                                      settings), "package")
         return JobResult(refined, trajectory, before, generated, after, self._seconds, self._notes(), self._peaks)
 
     def _notes(self) -> list[str]:
         from .render import backend_notes  # e.g. gsplat's kernels could not load: the slower fallback ran
 
-        notes = self.enhancer.notes() + (self.stylizer.notes() if self.stylizer is not None else [])
+        notes = self._warnings + self.enhancer.notes() + (self.stylizer.notes() if self.stylizer is not None else [])
         return list(dict.fromkeys(notes + backend_notes()))  # each remark once
+
+    def _sanitized(self, scene: GaussianScene) -> GaussianScene:
+        """Repair what would turn the run non-finite (the input itself is never changed): splat
+        sizes beyond e^MAX_LOG_SCALE overflow the covariances, so they are clamped, with a note."""
+        too_big = scene.log_scales > MAX_LOG_SCALE
+        count = int(np.count_nonzero(too_big.any(axis=1)))
+        if not count:
+            return scene
+        repaired = scene.copy()
+        np.minimum(repaired.log_scales, MAX_LOG_SCALE, out=repaired.log_scales)
+        self._warnings.append(f"{count} of {len(scene)} splats had a log-scale above {MAX_LOG_SCALE:g} (a size over "
+                              f"e^{MAX_LOG_SCALE:g}); they were clamped to it.")
+        return repaired
+
+    def _check_path(self, scene: GaussianScene, trajectory: Trajectory) -> None:
+        """Before any rendering: every view usable, the frames fit in memory, the splat in view."""
+        check_cameras(trajectory.cameras, "the camera path")
+        check_frame_memory(trajectory.cameras)
+        blind = blind_views(scene, trajectory.cameras)
+        if len(blind) * 2 > len(trajectory.cameras):
+            raise InputError(f"The splat is not visible from {len(blind)} of the {len(trajectory.cameras)} views "
+                             f"(e.g. '{trajectory.cameras[blind[0]].name}'): the cameras look away from it or are "
+                             "not in its frame. Point the cameras at the splat.")
+        if blind:
+            self._warnings.append(f"The splat is not visible from {len(blind)} of the {len(trajectory.cameras)} "
+                                  "views; those views add nothing.")
 
     @contextmanager
     def _stage(self, name: str, device) -> Iterator[None]:
@@ -198,6 +232,58 @@ class EnhanceJob:
         views = [TrainingView(camera=cam, image=generated[i], confidence=float(trajectory.confidence[i]),
                               is_reference=bool(is_ref[i])) for i, cam in enumerate(trajectory.cameras)]
         return refine(scene, views, self.config.refine, progress=ctx.progress, cancel=ctx.cancel, device=ctx.device)
+
+
+MAX_LOG_SCALE = 12.0  # splat sizes beyond e^12 (160 000 units) are clamped: larger ones overflow float32
+_VISIBLE_POINTS = 1000  # a view "sees" the splat when one of this many sampled centres is in its image
+_FRAME_STACKS = 6  # float32 frame stacks alive at once: before, frames, generated, after, and the stages' copies
+
+
+def require_finite(frames: np.ndarray, stage: str) -> np.ndarray:
+    """`frames` unchanged, or InputError when the stage produced NaN or infinite values."""
+    if not np.isfinite(frames).all():
+        raise InputError(f"The {stage} stage produced NaN or infinite values, so no result is written. "
+                         + _NONFINITE_ADVICE)
+    return frames
+
+
+def require_finite_scene(scene: GaussianScene, stage: str) -> GaussianScene:
+    bad = int(np.count_nonzero(scene.nonfinite_mask()))
+    if bad:
+        raise InputError(f"The {stage} stage made {bad} of {len(scene)} splats NaN or infinite, so no result is "
+                         "written. " + _NONFINITE_ADVICE)
+    return scene
+
+
+_NONFINITE_ADVICE = ("Check the splat for extreme values (huge scales or opacities) and the cameras' intrinsics, "
+                     "or use fewer refine iterations.")
+
+
+def blind_views(scene: GaussianScene, cameras: Sequence[Camera]) -> list[int]:
+    """Indices of the views in which no splat centre (of an even sample of them) falls in the image."""
+    step = max(1, len(scene) // _VISIBLE_POINTS)
+    points = scene.means[::step]
+    return [i for i, cam in enumerate(cameras) if visible_fraction(cam, points) == 0.0]
+
+
+def check_frame_memory(cameras: Sequence[Camera]) -> None:
+    """InputError when the views' frames alone would not fit in this computer's memory."""
+    needed = sum(c.width * c.height for c in cameras) * 3 * 4 * _FRAME_STACKS
+    available = available_memory_bytes()
+    if available is not None and needed > available:
+        raise InputError(f"The {len(cameras)} views need about {needed / 2**30:.1f} GiB for their frames, more than "
+                         f"the {available / 2**30:.1f} GiB of memory available; lower the render resolution or the "
+                         "views per segment.")
+
+
+def available_memory_bytes() -> Optional[int]:
+    """Physical memory available now (Linux / macOS), or None where it cannot be read."""
+    import os
+
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def _resized(camera: Camera, size: Optional[tuple[int, int]]) -> Camera:

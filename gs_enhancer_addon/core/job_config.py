@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Optional
 
 from .enhance.config import EnhancerConfig
+from .errors import InputError
 from .model_set import ModelsConfig
 from .refine_config import RefineConfig
 from .stylize.config import StylizeConfig
@@ -31,6 +32,16 @@ class JobConfig:
     render_size: Optional[tuple[int, int]] = None  # (width, height) override of the cameras' size
     use_reference_images: bool = True  # a camera's real photo replaces its render as reference frame
 
+    def check(self) -> None:
+        """InputError for a setting no run can honour: one rule for the CLI's options and the add-on's."""
+        for label, value, least in (("views per segment", self.trajectory.views_per_segment, 1),
+                                    ("diffusion steps", self.enhance.num_inference_steps, 1),
+                                    ("refine iterations", self.refine.iterations, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise InputError(f"The {label} must be a whole number of at least {least}; got {value!r}.")
+        if self.render_size is not None and not all(isinstance(v, int) and v >= 1 for v in self.render_size):
+            raise InputError(f"The render size must be two positive whole numbers; got {self.render_size!r}.")
+
 
 PRESET_STEPS = {"fast": 10, "balanced": 25, "best": 50}  # diffusion steps per window
 PRESET_REFINE_ITERATIONS = {"fast": 150, "balanced": 500, "best": 1500}
@@ -41,12 +52,18 @@ def preset_config(preset: Preset = "balanced", *, steps: Optional[int] = None,
                   refine_iterations: Optional[int] = None, views_per_segment: Optional[int] = None,
                   style: str = "", **overrides) -> JobConfig:
     """Fast / Balanced / Best: diffusion steps, refinement length and views per segment; a None
-    override keeps the preset's value. Other keyword arguments set JobConfig fields."""
-    config = JobConfig(enhance=EnhancerConfig(num_inference_steps=steps or PRESET_STEPS[preset]),
-                       refine=RefineConfig(iterations=refine_iterations or PRESET_REFINE_ITERATIONS[preset]))
+    override keeps the preset's value (0 is a value, not "unset": refine_iterations=0 skips the
+    fine-tuning, views_per_segment=0 is refused). Other keyword arguments set JobConfig fields."""
+    config = JobConfig(enhance=EnhancerConfig(num_inference_steps=_given(steps, PRESET_STEPS[preset])),
+                       refine=RefineConfig(iterations=_given(refine_iterations, PRESET_REFINE_ITERATIONS[preset])))
     for name, value in overrides.items():
         setattr(config, name, value)
-    config.trajectory.views_per_segment = views_per_segment or (
-        config.trajectory.views_per_segment if "trajectory" in overrides else PRESET_VIEWS_PER_SEGMENT[preset])
+    config.trajectory.views_per_segment = _given(views_per_segment, (
+        config.trajectory.views_per_segment if "trajectory" in overrides else PRESET_VIEWS_PER_SEGMENT[preset]))
     config.stylize.text = style.strip()
+    config.check()
     return config
+
+
+def _given(value, default):
+    return default if value is None else value

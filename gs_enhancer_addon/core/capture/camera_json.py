@@ -18,6 +18,7 @@ import numpy as np
 
 from ..cameras import Camera
 from ..errors import InputError
+from ._checks import checked_reader
 
 FORMAT = "gs-enhancer-cameras"
 
@@ -34,6 +35,7 @@ def write_cameras_json(cameras: list[Camera], path: str | Path) -> None:
     path.write_text(json.dumps({"format": FORMAT, "version": 1, "cameras": entries}, indent=1))
 
 
+@checked_reader
 def read_cameras_json(path: str | Path) -> list[Camera]:
     path = Path(path)
     try:
@@ -42,7 +44,10 @@ def read_cameras_json(path: str | Path) -> list[Camera]:
         raise InputError(f"{path.name} cannot be read as JSON ({exc}).") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise InputError(f"{path.name} is not a {FORMAT} file (no \"format\": \"{FORMAT}\").")
-    return [_camera(entry, i, path) for i, entry in enumerate(data.get("cameras") or [])]
+    entries = data.get("cameras")
+    if not isinstance(entries, list):
+        raise InputError(f"{path.name}: \"cameras\" must be a list of cameras, got {type(entries).__name__}.")
+    return [_camera(entry, i, path) for i, entry in enumerate(entries)]
 
 
 def _camera(entry: dict, index: int, path: Path) -> Camera:
@@ -50,10 +55,8 @@ def _camera(entry: dict, index: int, path: Path) -> Camera:
         K = np.array(entry["K"], dtype=np.float64)
         w2c = np.array(entry["world_to_cam"], dtype=np.float64)
         width, height = int(entry["width"]), int(entry["height"])
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise InputError(f"{path.name}: camera {index} lacks or has a malformed field ({exc}).") from None
-    if K.shape != (3, 3) or w2c.shape != (4, 4) or width <= 0 or height <= 0 or not np.isfinite(w2c).all():
-        raise InputError(f"{path.name}: camera {index} needs K 3x3, world_to_cam 4x4 and a positive size.")
     image = entry.get("image_path")
     if image and not Path(image).is_absolute():
         image = str(path.parent / image)

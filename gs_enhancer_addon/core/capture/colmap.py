@@ -24,6 +24,7 @@ import numpy as np
 from ..cameras import Camera
 from ..geometry import matrix_from_quat
 from ..errors import InputError
+from ._checks import checked_reader
 
 # model id -> (name, number of parameters, perspective?)
 CAMERA_MODELS = {
@@ -43,6 +44,7 @@ CAMERA_MODELS = {
 _MODEL_BY_NAME = {name: (mid, n, persp) for mid, (name, n, persp) in CAMERA_MODELS.items()}
 
 
+@checked_reader
 def read_colmap_model(model_dir: str | Path, images_dir: str | Path | None = None) -> list[Camera]:
     """Cameras of a COLMAP sparse model folder (e.g. `<capture>/sparse/0`), sorted by image name.
 

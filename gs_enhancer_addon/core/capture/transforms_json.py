@@ -30,8 +30,9 @@ from typing import Literal, Optional
 
 import numpy as np
 
-from ..cameras import GL_TO_CV, Camera
+from ..cameras import GL_TO_CV, Camera, inverted_pose
 from ..errors import InputError
+from ._checks import checked_reader
 
 World = Literal["file", "original", "nerfstudio", "ngp"]
 WORLDS = ("file", "original", "nerfstudio", "ngp")
@@ -42,6 +43,7 @@ _DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2")
 _IMAGE_SUFFIXES = ("", ".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG")
 
 
+@checked_reader
 def read_transforms_json(
     path: str | Path,
     world: World = "file",
@@ -77,7 +79,7 @@ def _frame_camera(meta: dict, frame: dict, index: int, path: Path, similarity: t
     photo = _find_image(path.parent, file_path)
     c2w_gl = _matrix(frame.get("transform_matrix"), path, file_path)
     c2w = _apply_similarity(c2w_gl @ GL_TO_CV, *similarity)
-    w2c = np.linalg.inv(c2w)
+    w2c = inverted_pose(c2w, f"{path.name}: frame '{file_path}'")
     K, width, height = _intrinsics({**meta, **frame}, photo, path, file_path)
     camera_model = str(frame.get("camera_model", meta.get("camera_model", "OPENCV")))
     if "FISHEYE" in camera_model.upper() or "EQUIRECT" in camera_model.upper():

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,7 +45,8 @@ def nonfinite_keep_mask(bad: np.ndarray, path: str | Path, nonfinite: NonFiniteP
         raise SplatFileError(
             path,
             f"{count} of {len(bad)} splats contain NaN or infinite values. "
-            "Enable 'Drop invalid splats' (nonfinite='drop') to load the file without them.",
+            "Drop them on loading: the importer's 'Drop Invalid Splats' option, or --drop-invalid on the "
+            "command line.",
         )
     if count == len(bad):
         raise SplatFileError(path, f"all {count} splats contain NaN or infinite values; nothing is left to load.")
@@ -74,7 +77,7 @@ def open_for_reading(path: str | Path):
         yield f
 
 
-def _current_umask() -> int:
+def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -89,10 +92,10 @@ def atomic_path(path: str | Path):
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
         os.close(fd)
     except OSError as exc:
-        raise SplatFileError(path, f"cannot write into {path.parent} ({exc.strerror or exc}).") from None
+        raise SplatFileError(path, f"cannot write into {path.parent} ({describe_write_error(exc, path)}).") from None
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600; give the usual permissions
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException as exc:
         try:
@@ -100,8 +103,25 @@ def atomic_path(path: str | Path):
         except OSError:
             pass
         if isinstance(exc, OSError):
-            raise SplatFileError(path, f"writing failed ({exc.strerror or exc}).") from None
+            raise SplatFileError(path, f"writing failed ({describe_write_error(exc, path)}).") from None
         raise
+
+
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG}
+
+
+def describe_write_error(exc: OSError, path: str | Path) -> str:
+    """An OS write failure in words: a full disk says so (numpy's short write reports only
+    "N requested and M written", without an errno), anything else its OS message."""
+    folder = Path(path).parent
+    if exc.errno in _DISK_FULL or "requested and" in str(exc):
+        try:
+            free = shutil.disk_usage(folder).free
+        except OSError:
+            free = None
+        left = f"{free / 2**20:.1f} MiB left in " if free is not None else ""
+        return f"the disk is full: {left}{folder}; free some space or write somewhere else"
+    return exc.strerror or str(exc)
 
 
 @contextmanager
