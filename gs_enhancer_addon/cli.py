@@ -3,6 +3,8 @@
     python -m gs_enhancer_addon demo [--out DIR] [--style TEXT]
     python -m gs_enhancer_addon enhance IN.ply --cameras (cams.json | transforms.json | colmap dir)
                                        [--style TEXT] --out OUT.ply [--models tiny|DIR|hub]
+    python -m gs_enhancer_addon batch JOBS.toml|JOBS.json [--force]
+    every run: [--devices auto|all|cpu|cuda:0,1] [--ray auto|HOST:PORT [--workers N]]
     python -m gs_enhancer_addon train-enhancer ... / train-decoder ...
 """
 
@@ -14,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .core.errors import GsEnhancerError
+from .core.errors import GsEnhancerError, InputError
 from .core.image_io import save_png
 from .core.io import atomic_path, read_scene, write_scene
 from .core.io.ply import write_ply
@@ -75,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_job_options(enhance, default_preset="balanced")
     enhance.set_defaults(func=_run_enhance)
 
+    batch = sub.add_parser("batch", help="run many jobs from a TOML or JSON file; re-running resumes it")
+    batch.add_argument("file", type=Path, help="the batch file (format: README, 'Many scenes')")
+    batch.add_argument("--force", action="store_true", help="run every job, also those whose outputs exist")
+    _add_engine_options(batch)
+    batch.set_defaults(func=_run_batch)
+
     from .core.enhance.cli import add_training_commands  # train-enhancer, train-decoder
 
     add_training_commands(sub)
@@ -86,10 +94,34 @@ def _add_job_options(p: argparse.ArgumentParser, default_preset: str) -> None:
     p.add_argument("--preset", choices=("fast", "balanced", "best"), default=default_preset)
     p.add_argument("--models", default="tiny",
                    help="tiny (built-in untrained test models, offline), a local folder, or 'hub' (default ids)")
-    p.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
+    _add_engine_options(p)
     p.add_argument("--views-per-segment", type=int, default=None, help="novel views between two reference cameras")
     p.add_argument("--refine-iterations", type=int, default=None)
     p.add_argument("--steps", type=int, default=None, help="diffusion steps per window")
+
+
+def _add_engine_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--devices", "--device", dest="device", default="auto", metavar="DEVICES",
+                   help="auto (the first GPU, else the CPU), all (every GPU: the enhancer's windows are spread "
+                        "over them), cpu, cuda, cuda:N or cuda:0,1")
+    p.add_argument("--ray", metavar="ADDRESS", default=None,
+                   help="run on Ray (pip install .[cluster]): 'auto' uses this machine's Ray instance, started if "
+                        "none runs; HOST:PORT joins a cluster started with 'ray start --head'")
+    p.add_argument("--workers", type=int, default=None,
+                   help="with --ray: how many workers (default: one per GPU of the cluster, one per CPU without GPUs)")
+
+
+def _connect(args):
+    """The Ray cluster --ray names, or None (then Ray is never imported)."""
+    if args.ray is None:
+        if args.workers is not None:
+            raise InputError("--workers needs --ray.")
+        return None
+    from .core.cluster import connect
+
+    cluster = connect(args.ray, workers=args.workers)
+    print(cluster.describe(), file=sys.stderr)
+    return cluster
 
 
 def _job_config(args, views_per_segment=None, refine_iterations=None):
@@ -103,14 +135,40 @@ def _job_config(args, views_per_segment=None, refine_iterations=None):
                          models=ModelsConfig.from_cli(args.models))
 
 
-def _run_job(config, scene, cameras):
+def _run_job(config, scene, cameras, args):
     from .core.job import EnhanceJob
 
+    cluster = _connect(args)
     bar = TerminalProgress()
     try:
-        return EnhanceJob(config).run(scene, cameras, progress=bar)
+        return EnhanceJob(config, cluster=cluster).run(scene, cameras, progress=bar)
     finally:
         bar.close()
+        if cluster is not None:
+            cluster.shutdown()
+
+
+def _run_batch(args) -> int:
+    from .core.batch import load_batch, run_batch, summary_table
+
+    jobs = load_batch(args.file)
+    cluster = _connect(args)
+    bar = TerminalProgress()
+
+    def write(job, output, payload) -> None:
+        _write_outputs(output, job.out, job.blend, job.sheet, name=job.name, source=payload.scene,
+                       cameras=payload.cameras)
+
+    try:
+        statuses = run_batch(jobs, write, device=args.device, cluster=cluster, force=args.force, progress=bar)
+    finally:
+        bar.close()
+        if cluster is not None:
+            cluster.shutdown()
+    print("\n" + summary_table(statuses))
+    if any(s.status == "cancelled" for s in statuses):
+        return 130
+    return 1 if any(s.status == "failed" for s in statuses) else 0
 
 
 def _run_demo(args) -> int:
@@ -123,7 +181,7 @@ def _run_demo(args) -> int:
     config = _job_config(args, views_per_segment=3, refine_iterations=60 if args.preset == "fast" else None)
     input_path = out / "sample_input.ply"
     write_ply(scene, input_path)
-    result = _run_job(config, scene, cameras)
+    result = _run_job(config, scene, cameras, args)
     paths = _write_outputs(result, out / "sample_enhanced.ply", out / "sample_enhanced.blend",
                            out / "before_after.png", name="Sample Splat", source=scene, cameras=cameras)
     _print_summary(result, {"input splat": input_path, **paths})
@@ -136,7 +194,7 @@ def _run_enhance(args) -> int:
 
     scene = read_scene(args.input)
     cameras = load_cameras(args.cameras)
-    result = _run_job(_job_config(args), scene, cameras)
+    result = _run_job(_job_config(args), scene, cameras, args)
     paths = _write_outputs(result, args.out, args.blend, args.sheet, name=args.input.stem, source=scene,
                            cameras=cameras)
     _print_summary(result, paths)
