@@ -140,9 +140,12 @@ class RayCluster:
         ray = _ray()
         resources = ray.cluster_resources()
         self.gpus = int(resources.get("GPU", 0))
-        self.size = workers or self.gpus or max(1, int(resources.get("CPU", 1)))
+        self.size = workers or self.gpus or max(1, int(resources.get("CPU", 1)))  # one GPU or one CPU each
+        cpus = int(resources.get("CPU", 0))
         if self.gpus and self.size > self.gpus:
             raise DeviceError(f"{self.size} workers asked, but the cluster has {self.gpus} GPUs (one per worker).")
+        if not self.gpus and self.size > cpus:
+            raise DeviceError(f"{self.size} workers asked, but the cluster has {cpus} CPUs (one per worker).")
         self.replacements = self.size if replacements is None else replacements
         self._pool: Optional[RayPool] = None
 
