@@ -151,3 +151,14 @@ print("ray imported:", any(m == "ray" or m.startswith("ray.") for m in sys.modul
     assert result.returncode == 0, result.stderr[-2000:]
     assert "ray imported: False" in result.stdout
     assert (tmp_path / "out.ply").exists()
+
+
+def test_ray_is_an_optional_extra_and_never_in_the_extension():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "ray==2.60.0" in project["optional-dependencies"]["cluster"]
+    assert not any(r.startswith("ray") for r in project["dependencies"])
+    lock = (ROOT / "wheels" / "runtime-lock.txt").read_text().splitlines()
+    assert not any(line.split("=")[0].split(";")[0].strip().lower() == "ray" for line in lock), \
+        "the Blender extension bundles wheels/runtime-lock.txt: Ray must not be in it"
