@@ -276,6 +276,7 @@ def _run_on_cluster(todo, write, cluster, progress, cancel) -> None:
 
     if not todo:
         return
+    _prepare_models([payload.config for _, payload in todo])
 
     def on_result(i: int, output: "JobOutput | str") -> None:
         status, payload = todo[i]
@@ -286,6 +287,16 @@ def _run_on_cluster(todo, write, cluster, progress, cancel) -> None:
 
     dispatch(cluster.pool(), JobProcessor(), [payload for _, payload in todo], progress=progress,
              cancel=cancel, label="job", on_result=on_result)
+
+
+def _prepare_models(configs: list["JobConfig"]) -> None:
+    """Let each enhancer save what its workers would otherwise race to save (the tiny set)."""
+    from .backends import ENHANCERS
+
+    for config in configs:
+        prepare = getattr(ENHANCERS.create(config.enhancer, config), "prepare", None)
+        if prepare is not None:
+            prepare()
 
 
 def summary_table(statuses: Sequence[JobStatus]) -> str:

@@ -162,3 +162,10 @@ def test_ray_is_an_optional_extra_and_never_in_the_extension():
     lock = (ROOT / "wheels" / "runtime-lock.txt").read_text().splitlines()
     assert not any(line.split("=")[0].split(";")[0].strip().lower() == "ray" for line in lock), \
         "the Blender extension bundles wheels/runtime-lock.txt: Ray must not be in it"
+
+
+def test_all_devices_means_every_gpu_or_the_cpu():
+    from gs_enhancer_addon.core.devices import resolve_devices
+
+    expected = [torch.device(f"cuda:{i}") for i in range(torch.cuda.device_count())] or [CPU]
+    assert resolve_devices("all") == expected
