@@ -30,12 +30,21 @@ SCENE = SampleConfig(sphere_gaussians=200, ground_gaussians=100, reference_camer
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """2 CPU workers; the workers inherit the model-cache folder from this environment."""
+    before = os.environ.get("GS_ENHANCER_MODEL_CACHE")
     os.environ["GS_ENHANCER_MODEL_CACHE"] = str(tmp_path_factory.getbasetemp() / "models")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    cluster = connect("auto")
-    assert cluster.size == 2 and cluster.gpus == 0
-    yield cluster
-    cluster.shutdown()
+    try:
+        cluster = connect("auto")
+        assert cluster.size == 2 and cluster.gpus == 0
+        yield cluster
+        cluster.shutdown()
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        if before is None:
+            os.environ.pop("GS_ENHANCER_MODEL_CACHE", None)
+        else:
+            os.environ["GS_ENHANCER_MODEL_CACHE"] = before
 
 
 def job_config():
