@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .core.errors import GsEnhancerError, InputError
+from .core.errors import GsEnhancerError
 from .core.image_io import save_png
 from .core.io import atomic_path, read_scene, write_scene
 from .core.io.ply import write_ply
@@ -47,6 +47,8 @@ class TerminalProgress:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "workers", None) is not None and args.ray is None:
+        parser.error("--workers needs --ray")
     try:
         return int(args.func(args) or 0)
     except GsEnhancerError as exc:  # the user's to fix: no traceback
@@ -114,8 +116,6 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
 def _connect(args):
     """The Ray cluster --ray names, or None (then Ray is never imported)."""
     if args.ray is None:
-        if args.workers is not None:
-            raise InputError("--workers needs --ray.")
         return None
     from .core.cluster import connect
 

@@ -212,22 +212,19 @@ def run_batch(jobs: Sequence[BatchJob], write: WriteFn, *, device: str = "auto",
     recorded in its status. Cancel (or Ctrl+C) stops the batch: finished jobs keep their outputs,
     the others are marked cancelled and write nothing."""
     statuses = [JobStatus(job) for job in jobs]
-    todo: list[tuple[JobStatus, JobPayload]] = []
+    todo = []
     for status in statuses:
-        if not force and status.job.finished():
+        if force or not status.job.finished():
+            todo.append(status)
+        else:
             status.status = "skipped"
-            continue
-        try:
-            todo.append((status, _payload(status.job, device)))
-        except GsEnhancerError as exc:
-            status.status, status.error = "failed", str(exc)
     try:
         if cluster is None:
             _run_here(todo, write, device, progress, cancel)
         else:
-            _run_on_cluster(todo, write, cluster, progress, cancel)
+            _run_on_cluster(todo, write, device, cluster, progress, cancel)
     except (Cancelled, KeyboardInterrupt):
-        for status, _ in todo:
+        for status in todo:
             if status.status == "not run":
                 status.status = "cancelled"
     return statuses
@@ -250,16 +247,18 @@ def _finish(status: JobStatus, output: JobOutput, payload: JobPayload, write: Wr
     status.status, status.seconds, status.notes = "done", seconds, output.notes
 
 
-def _run_here(todo, write, device, progress, cancel) -> None:
+def _run_here(todo: list[JobStatus], write, device, progress, cancel) -> None:
+    """One job after another; each job's inputs are read when its turn comes."""
     from .progress import sub_progress
 
     cache = ModelCache()  # shared by the jobs: each model loads once for the whole batch
     try:
-        for i, (status, payload) in enumerate(todo):
+        for i, status in enumerate(todo):
             check_cancel(cancel)
             t0 = time.perf_counter()
             job_progress = sub_progress(progress, i / len(todo), (i + 1) / len(todo), prefix=status.job.name)
             try:
+                payload = _payload(status.job, device)
                 output = run_job(payload, cache, None, job_progress, cancel)
             except Cancelled:
                 raise
@@ -271,21 +270,29 @@ def _run_here(todo, write, device, progress, cancel) -> None:
         cache.release()
 
 
-def _run_on_cluster(todo, write, cluster, progress, cancel) -> None:
+def _run_on_cluster(todo: list[JobStatus], write, device, cluster, progress, cancel) -> None:
+    """One job per worker. The driver reads every job's inputs first (the workers need no access
+    to them) and writes each job's outputs as it comes back."""
     from .windows import dispatch
 
-    if not todo:
+    ready: list[tuple[JobStatus, JobPayload]] = []
+    for status in todo:
+        try:
+            ready.append((status, _payload(status.job, device)))
+        except GsEnhancerError as exc:
+            status.status, status.error = "failed", str(exc)
+    if not ready:
         return
-    _prepare_models([payload.config for _, payload in todo])
+    _prepare_models([payload.config for _, payload in ready])
 
     def on_result(i: int, output: "JobOutput | str") -> None:
-        status, payload = todo[i]
+        status, payload = ready[i]
         if isinstance(output, str):  # the job's own error, raised on the worker
             status.status, status.error = "failed", output
         else:
             _finish(status, output, payload, write, sum(output.stage_seconds.values()))
 
-    dispatch(cluster.pool(), JobProcessor(), [payload for _, payload in todo], progress=progress,
+    dispatch(cluster.pool(), JobProcessor(), [payload for _, payload in ready], progress=progress,
              cancel=cancel, label="job", on_result=on_result)
 
 

@@ -49,10 +49,13 @@ def connect(address: str = "auto", *, workers: Optional[int] = None, replacement
     Ray connection this process already has. `workers`: how many actors (default: one per GPU in
     the cluster, or one per CPU where it has no GPU)."""
     ray = _ray()
-    if not ray.is_initialized():
+    owned = not ray.is_initialized()
+    if owned:
         options = {"include_dashboard": False, "log_to_driver": True, **init_options}
         ray.init(address=None if address == "auto" else address, **options)
-    return RayCluster(workers=workers, replacements=replacements)
+    cluster = RayCluster(workers=workers, replacements=replacements)
+    cluster.owns_connection = owned
+    return cluster
 
 
 class SignalBoard:
@@ -147,6 +150,7 @@ class RayCluster:
         if not self.gpus and self.size > cpus:
             raise DeviceError(f"{self.size} workers asked, but the cluster has {cpus} CPUs (one per worker).")
         self.replacements = self.size if replacements is None else replacements
+        self.owns_connection = False  # connect() made the Ray connection: shutdown() ends it
         self._pool: Optional[RayPool] = None
 
     def pool(self) -> "RayPool":
@@ -160,12 +164,13 @@ class RayCluster:
         return ray.get([actor.pid.remote() for actor in self.pool().workers()])
 
     def shutdown(self, *, disconnect: bool = True) -> None:
-        """Stop the actors (their models go with them) and, by default, leave the cluster."""
+        """Stop the actors (their models go with them) and leave the cluster if connect() joined
+        it (a connection the caller made stays)."""
         ray = _ray()
         if self._pool is not None:
             self._pool.close()
             self._pool = None
-        if disconnect and ray.is_initialized():
+        if disconnect and self.owns_connection and ray.is_initialized():
             ray.shutdown()
 
     def describe(self) -> str:

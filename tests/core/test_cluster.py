@@ -17,6 +17,7 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (pip install .[clu
 from gs_enhancer_addon.core.batch import BatchJob, load_batch, run_batch  # noqa: E402
 from gs_enhancer_addon.core.capture import write_cameras_json  # noqa: E402
 from gs_enhancer_addon.core.cluster import RayCluster, connect  # noqa: E402
+from gs_enhancer_addon.core.errors import DeviceError  # noqa: E402
 from gs_enhancer_addon.core.io import read_scene, write_scene  # noqa: E402
 from gs_enhancer_addon.core.job import EnhanceJob  # noqa: E402
 from gs_enhancer_addon.core.job_config import preset_config  # noqa: E402
@@ -34,10 +35,11 @@ def cluster(tmp_path_factory):
     os.environ["GS_ENHANCER_MODEL_CACHE"] = str(tmp_path_factory.getbasetemp() / "models")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        cluster = connect("auto")
-        assert cluster.size == 2 and cluster.gpus == 0
+        cluster = connect("auto")  # joins the connection made above
+        assert cluster.size == 2 and cluster.gpus == 0 and not cluster.owns_connection
         yield cluster
         cluster.shutdown()
+        assert ray.is_initialized(), "a connection the caller made stays"
     finally:
         if ray.is_initialized():
             ray.shutdown()
@@ -146,6 +148,8 @@ def test_cancel_mid_batch_leaves_no_outputs_and_the_workers_usable(cluster, batc
 
 def test_a_killed_worker_with_no_replacement_fails_the_job_in_words(cluster):
     cluster.shutdown(disconnect=False)  # free both CPUs of the Ray instance for a cluster of one
+    with pytest.raises(DeviceError, match="3 workers asked, but the cluster has 2 CPUs"):
+        RayCluster(workers=3)
     lone = RayCluster(workers=1, replacements=0)
     try:
         victim = lone.worker_pids()[0]

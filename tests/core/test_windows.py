@@ -169,3 +169,11 @@ def test_all_devices_means_every_gpu_or_the_cpu():
 
     expected = [torch.device(f"cuda:{i}") for i in range(torch.cuda.device_count())] or [CPU]
     assert resolve_devices("all") == expected
+
+
+def test_workers_without_ray_is_refused_before_anything_runs(capsys):
+    from gs_enhancer_addon.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["batch", "jobs.toml", "--workers", "2"])
+    assert exit_info.value.code == 2 and "--workers needs --ray" in capsys.readouterr().err
