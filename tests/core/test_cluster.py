@@ -72,6 +72,7 @@ def test_one_jobs_windows_on_two_workers_give_the_single_process_bits(cluster, s
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert any("4/4 windows done on 2 workers" in m for _, m in seen), "both workers' progress in the one bar"
+    assert any("windows done" in m and "(ETA " in m for _, m in seen), "the merged bar carries the job's ETA"
     assert len(set(cluster.worker_pids())) == 2
 
 
