@@ -119,6 +119,9 @@ def dispatch(pool: WorkerPool, processor: ItemProcessor, payloads: Sequence[Any]
             while pending and idle:
                 item, worker = pending.popleft(), idle.pop(0)
                 running[pool.submit(worker, processor, item.index, item.payload)] = (item, worker)
+            if not running:  # items left, nobody to run them
+                failure = WorkersLostError(f"No worker is available to run the {label}s.")
+                continue
         if failure is not None and not stopping:
             stopping = True
             pool.cancel()

@@ -102,6 +102,12 @@ def test_when_every_device_fails_the_error_names_the_item_and_the_cause():
     pool.close()
 
 
+def test_no_workers_is_an_error_not_a_wait():
+    pool = LocalPool([], ModelCache())
+    with pytest.raises(WorkersLostError, match="No worker is available"):
+        dispatch(pool, Doubler(), [1])
+
+
 def test_cancel_stops_every_worker_and_raises():
     pool = local_pool("cpu", "meta")
     started = time.monotonic()
