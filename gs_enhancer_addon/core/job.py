@@ -10,7 +10,8 @@
 
 Everything here works in one coordinate frame: the caller passes the splat and the cameras in
 the same (world) frame. The devices are resolved once (core/devices.py) and passed to every
-stage (several devices, or a Ray cluster, spread the enhancer's windows: core/windows.py); device failures become DeviceErrors naming the stage and what to lower. Progress reports
+stage (several devices, or a Ray cluster, spread the enhancer's windows: core/windows.py);
+device failures become DeviceErrors naming the stage and what to lower. Progress reports
 the stage, its fraction and an ETA; cancel is checked at least once per step of every stage.
 Models are loaded into the caller's ModelCache (kept for its next job), or into a private one
 that is released when the job ends.
