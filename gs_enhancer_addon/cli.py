@@ -4,6 +4,8 @@
     python -m gs_enhancer_addon enhance IN.ply --cameras (cams.json | transforms.json | colmap dir)
                                        [--style TEXT] --out OUT.ply [--models tiny|DIR|hub]
     python -m gs_enhancer_addon make-pairs CAPTURE DATASET [--views 3,6,9,24] [--iterations N]
+    python -m gs_enhancer_addon batch JOBS.toml|JOBS.json [--force]
+    every run: [--devices auto|all|cpu|cuda:0,1] [--ray auto|HOST:PORT [--workers N]]
     python -m gs_enhancer_addon train-enhancer ... / train-decoder ...
 """
 
@@ -46,6 +48,8 @@ class TerminalProgress:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "workers", None) is not None and args.ray is None:
+        parser.error("--workers needs --ray")
     try:
         return int(args.func(args) or 0)
     except GsEnhancerError as exc:  # the user's to fix: no traceback
@@ -98,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     pairs.add_argument("--name", default=None, help="window name prefix (default: the capture folder's name)")
     pairs.set_defaults(func=_run_make_pairs)
 
+    batch = sub.add_parser("batch", help="run many jobs from a TOML or JSON file; re-running resumes it")
+    batch.add_argument("file", type=Path, help="the batch file (format: README, 'Many scenes')")
+    batch.add_argument("--force", action="store_true", help="run every job, also those whose outputs exist")
+    _add_engine_options(batch)
+    batch.set_defaults(func=_run_batch)
+
     from .core.enhance.cli import add_training_commands  # train-enhancer, train-decoder
 
     add_training_commands(sub)
@@ -109,10 +119,32 @@ def _add_job_options(p: argparse.ArgumentParser, default_preset: str) -> None:
     p.add_argument("--preset", choices=("fast", "balanced", "best"), default=default_preset)
     p.add_argument("--models", default="tiny",
                    help="tiny (built-in untrained test models, offline), a local folder, or 'hub' (default ids)")
-    p.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
+    _add_engine_options(p)
     p.add_argument("--views-per-segment", type=int, default=None, help="novel views between two reference cameras")
     p.add_argument("--refine-iterations", type=int, default=None)
     p.add_argument("--steps", type=int, default=None, help="diffusion steps per window")
+
+
+def _add_engine_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--devices", "--device", dest="device", default="auto", metavar="DEVICES",
+                   help="auto (the first GPU, else the CPU), all (every GPU: the enhancer's windows are spread "
+                        "over them), cpu, cuda, cuda:N or cuda:0,1")
+    p.add_argument("--ray", metavar="ADDRESS", default=None,
+                   help="run on Ray (pip install .[cluster]): 'auto' uses this machine's Ray instance, started if "
+                        "none runs; HOST:PORT joins a cluster started with 'ray start --head'")
+    p.add_argument("--workers", type=int, default=None,
+                   help="with --ray: how many workers (default: one per GPU of the cluster, one per CPU without GPUs)")
+
+
+def _connect(args):
+    """The Ray cluster --ray names, or None (then Ray is never imported)."""
+    if args.ray is None:
+        return None
+    from .core.cluster import connect
+
+    cluster = connect(args.ray, workers=args.workers)
+    print(cluster.describe(), file=sys.stderr)
+    return cluster
 
 
 def _job_config(args, views_per_segment=None, refine_iterations=None):
@@ -130,14 +162,40 @@ def _given(value, default):
     return default if value is None else value
 
 
-def _run_job(config, scene, cameras):
+def _run_job(config, scene, cameras, args):
     from .core.job import EnhanceJob
 
+    cluster = _connect(args)
     bar = TerminalProgress()
     try:
-        return EnhanceJob(config).run(scene, cameras, progress=bar)
+        return EnhanceJob(config, cluster=cluster).run(scene, cameras, progress=bar)
     finally:
         bar.close()
+        if cluster is not None:
+            cluster.shutdown()
+
+
+def _run_batch(args) -> int:
+    from .core.batch import load_batch, run_batch, summary_table
+
+    jobs = load_batch(args.file)
+    cluster = _connect(args)
+    bar = TerminalProgress()
+
+    def write(job, output, payload) -> None:
+        _write_outputs(output, job.out, job.blend, job.sheet, name=job.name, source=payload.scene,
+                       cameras=payload.cameras)
+
+    try:
+        statuses = run_batch(jobs, write, device=args.device, cluster=cluster, force=args.force, progress=bar)
+    finally:
+        bar.close()
+        if cluster is not None:
+            cluster.shutdown()
+    print("\n" + summary_table(statuses))
+    if any(s.status == "cancelled" for s in statuses):
+        return 130
+    return 1 if any(s.status == "failed" for s in statuses) else 0
 
 
 def _run_demo(args) -> int:
@@ -153,7 +211,7 @@ def _run_demo(args) -> int:
     check_output_paths([(splat, "splat"), (blend, "blend"), (sheet, "image")])
     _prepare_blend_writer()
     scene, cameras = sample_scene(), sample_cameras()
-    result = _run_job(config, scene, cameras)
+    result = _run_job(config, scene, cameras, args)
     input_path = out / "sample_input.ply"
     paths = _write_outputs(result, splat, blend, sheet, name="Sample Splat", source=scene, cameras=cameras,
                            extra={"input splat": Output(input_path, "splat", lambda tmp: write_scene(scene, tmp))})
@@ -171,7 +229,7 @@ def _run_enhance(args) -> int:
         _prepare_blend_writer()
     scene = read_scene(args.input, nonfinite="drop" if args.drop_invalid else "error")
     cameras = load_cameras(args.cameras)
-    result = _run_job(config, scene, cameras)
+    result = _run_job(config, scene, cameras, args)
     paths = _write_outputs(result, args.out, args.blend, args.sheet, name=args.input.stem, source=scene,
                            cameras=cameras)
     _print_summary(result, paths)

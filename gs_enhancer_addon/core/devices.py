@@ -23,11 +23,15 @@ _OUT_OF_MEMORY_ADVICE = {
 
 
 def resolve_devices(spec: str | torch.device = "auto") -> list[torch.device]:
-    """"auto": the first CUDA GPU when there is one, else the CPU; "cpu"; "cuda" (the current GPU);
-    "cuda:N"; or several GPUs as "cuda:0,1". A CUDA request that cannot be met is a DeviceError."""
+    """"auto": the first CUDA GPU when there is one, else the CPU; "all": every visible GPU (the
+    enhancer's windows spread over them: core/windows.py), else the CPU; "cpu"; "cuda" (the current
+    GPU); "cuda:N"; or several GPUs as "cuda:0,1". A CUDA request that cannot be met is a DeviceError."""
     text = str(spec).strip().lower()
     if text == "auto":
         return [torch.device("cuda" if torch.cuda.is_available() else "cpu")]
+    if text == "all":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        return [torch.device(f"cuda:{i}") for i in range(count)] or [torch.device("cpu")]
     if text.startswith("cuda:") and "," in text:
         names = [f"cuda:{i.strip()}" for i in text[len("cuda:"):].split(",")]
     else:
@@ -35,7 +39,7 @@ def resolve_devices(spec: str | torch.device = "auto") -> list[torch.device]:
     try:
         devices = [torch.device(n) for n in names]
     except RuntimeError as exc:
-        raise DeviceError(f"'{spec}' is not a device; use auto, cpu, cuda, cuda:N or cuda:0,1.") from exc
+        raise DeviceError(f"'{spec}' is not a device; use auto, all, cpu, cuda, cuda:N or cuda:0,1.") from exc
     for device in devices:
         _check_usable(device, spec)
     if len(set(devices)) != len(devices):

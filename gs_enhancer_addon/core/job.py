@@ -10,7 +10,8 @@
 
 Everything here works in one coordinate frame: the caller passes the splat and the cameras in
 the same (world) frame. The devices are resolved once (core/devices.py) and passed to every
-stage; device failures become DeviceErrors naming the stage and what to lower. Progress reports
+stage (several devices, or a Ray cluster, spread the enhancer's windows: core/windows.py);
+device failures become DeviceErrors naming the stage and what to lower. Progress reports
 the stage, its fraction and an ETA; cancel is checked at least once per step of every stage.
 Models are loaded into the caller's ModelCache (kept for its next job), or into a private one
 that is released when the job ends.
@@ -63,9 +64,11 @@ STAGES = [("Check inputs", 0.2), ("Sample trajectory", 0.2), ("Render windows", 
 
 
 class EnhanceJob:
-    def __init__(self, config: Optional[JobConfig] = None, cache: Optional[ModelCache] = None):
+    def __init__(self, config: Optional[JobConfig] = None, cache: Optional[ModelCache] = None,
+                 cluster: Optional[object] = None):
         self.config = config or JobConfig()
         self.cache = cache  # None: a private cache, released when the job ends
+        self.cluster = cluster  # a core.cluster.RayCluster: the enhancer's windows run on its actors
         self.enhancer = ENHANCERS.create(self.config.enhancer, self.config)
         self.stylizer = STYLIZERS.create(self.config.stylizer, self.config) if self.stylizing else None
 
@@ -126,7 +129,7 @@ class EnhanceJob:
         from .render.views import render_views_numpy
 
         def context(index: int) -> StageContext:
-            return StageContext(devices, cache, staged.stage(index), cancel)
+            return StageContext(devices, cache, staged.stage(index), cancel, self.cluster)
 
         self._warnings = []
         with self._stage("check", None):

@@ -27,7 +27,7 @@ class JobConfig:
     models: ModelsConfig = field(default_factory=ModelsConfig)  # default: the tiny offline models
     enhancer: str = "svd"  # the enhancer backend (core.stages.ENHANCERS)
     stylizer: str = "clipstyler"  # the stylizer backend (core.stages.STYLIZERS)
-    device: str = "auto"  # core.devices.resolve_devices: "auto", "cpu", "cuda", "cuda:N", "cuda:0,1"
+    device: str = "auto"  # core.devices.resolve_devices: "auto", "all", "cpu", "cuda", "cuda:N", "cuda:0,1"
     allow_cpu: bool = True  # CPU runs are for small scenes and the tiny models
     render_size: Optional[tuple[int, int]] = None  # (width, height) override of the cameras' size
     use_reference_images: bool = True  # a camera's real photo replaces its render as reference frame

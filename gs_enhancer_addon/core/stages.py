@@ -34,6 +34,9 @@ class StageContext:
     cache: ModelCache  # loaded models, owned by the caller of the job
     progress: Optional[ProgressFn] = None  # this stage's share of the job's progress bar
     cancel: Optional[CancelFn] = None  # checked at least once per step
+    # Where independent work items (the enhancer's windows) may go besides ctx.devices: a
+    # core.cluster.RayCluster when the job runs on Ray (core/windows.py), else None.
+    cluster: Optional[object] = None
 
     @property
     def device(self) -> "torch.device":
