@@ -77,6 +77,16 @@ def open_for_reading(path: str | Path):
         yield f
 
 
+def read_whole_file(path: str | Path) -> bytes:
+    """Every byte of `path`, SplatFileError if it cannot be read or changes size while it is read."""
+    size = file_size(path)
+    with open_for_reading(path) as f:
+        data = f.read()
+    if len(data) != size:
+        raise SplatFileError(path, "the file changed or ended while it was read.")
+    return data
+
+
 def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

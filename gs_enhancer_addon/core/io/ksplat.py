@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import SplatFileError
 from ..gaussians import SH_C0, GaussianScene, NonFinitePolicy, sh_coefficient_count
-from ._common import file_size, finish, open_for_reading
+from ._common import finish, read_whole_file
 
 MAIN_HEADER = 4096
 SECTION_HEADER = 1024
@@ -43,11 +43,8 @@ def _record_dtype(level: int, degree: int) -> np.dtype:
 
 
 def read_ksplat(path: str | Path, nonfinite: NonFinitePolicy = "error") -> GaussianScene:
-    size = file_size(path)
-    with open_for_reading(path) as f:
-        data = f.read()
-    if len(data) != size:
-        raise SplatFileError(path, "the file changed or ended while it was read.")
+    data = read_whole_file(path)
+    size = len(data)
     if size < MAIN_HEADER:
         raise SplatFileError(path, f"a .ksplat file starts with a {MAIN_HEADER}-byte header; this one has {size} bytes.")
     major, minor = data[0], data[1]

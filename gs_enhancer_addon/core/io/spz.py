@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import SplatFileError
 from ..gaussians import GaussianScene, NonFinitePolicy, sh_coefficient_count
-from ._common import atomic_write, check_writable, file_size, finish, open_for_reading
+from ._common import atomic_write, check_writable, finish, read_whole_file
 from .frames import AXIS_SIGNS, QUAT_SIGNS, SH_SIGNS_FLIP_YZ, flip_yz
 
 log = logging.getLogger(__name__)
@@ -60,11 +60,7 @@ def _section_sizes(version: int, n: int, degree: int) -> list[tuple[str, int]]:
 
 # ----------------------------------------------------------------------------------- reading
 def read_spz(path: str | Path, nonfinite: NonFinitePolicy = "error") -> GaussianScene:
-    size = file_size(path)
-    with open_for_reading(path) as f:
-        data = f.read()
-    if len(data) != size:
-        raise SplatFileError(path, "the file changed or ended while it was read.")
+    data = read_whole_file(path)
     if data[:2] == b"\x1f\x8b":
         header, sections = _gunzip_sections(path, data)
     elif data[:4] == MAGIC:
