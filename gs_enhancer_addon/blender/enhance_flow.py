@@ -36,6 +36,7 @@ class EnhanceRequest:
     matrix_world: np.ndarray  # [4, 4] the source's transform at snapshot time
     collection_names: list[str]  # where the source lives; the result goes there too
     frames_dir: Optional[str]
+    as_mesh: bool = False  # the result as a mesh with the INRIA attributes (KIRI 3DGS Render reads those)
 
     def run(self, progress=None, cancel=None):
         """The job itself; safe in a background thread (no bpy)."""
@@ -57,7 +58,7 @@ def snapshot_request(context: bpy.types.Context) -> EnhanceRequest:
     frames_dir = bpy.path.abspath(settings.frames_dir) if settings.frames_dir else None
     return EnhanceRequest(splat, references, trajectory, config, source.name,
                           np.array(source.matrix_world, dtype=np.float64),
-                          [c.name for c in source.users_collection], frames_dir)
+                          [c.name for c in source.users_collection], frames_dir, settings.result_as_mesh)
 
 
 def apply_result(context: bpy.types.Context, request: EnhanceRequest, result) -> bpy.types.Object:
@@ -65,7 +66,7 @@ def apply_result(context: bpy.types.Context, request: EnhanceRequest, result) ->
     local = result.scene.transformed(np.linalg.inv(request.matrix_world))
     created: Optional[bpy.types.Object] = None
     try:
-        created = object_from_scene(context, local, name=f"{request.source_name} Enhanced")
+        created = object_from_scene(context, local, name=f"{request.source_name} Enhanced", as_mesh=request.as_mesh)
         created.matrix_world = request.matrix_world.T.tolist()
         _move_to_collections(context, created, request.collection_names)
         store_comparison_image(result.comparison_sheet())
