@@ -253,24 +253,27 @@ def _bounding_proxies(b: "_Builder", points, rotation, sigmas, extent):
 
 
 def _camera_facing_quads(b: "_Builder", points, rotation, sigmas, extent):
-    """Renders: a square through each Gaussian's centre facing the scene camera.
+    """Renders: a square through each Gaussian's centre, parallel to the scene camera's image plane.
 
-    The ray then meets each Gaussian once, in the order of the centres' distances, as the 3DGS
-    rasterizer sorts them. Half-size h = a D / max(D - a, D / 4) with a = k * max sigma and D the
-    centre's distance to the camera: the plane holds the ellipsoid's whole silhouette. The axes
-    map the quad's space to the normalized space: row i = (h / sigma_i) * inverse(R_quad) (R e_i).
+    A camera ray crosses these planes in the order of the centres' depths, the order in which the
+    3DGS rasterizer composites, and meets each Gaussian once. Half-size h = a L / max(z - a, a / 4),
+    with a = k * max sigma, z the centre's depth along the camera axis and L its distance: the square
+    holds the k-sigma ellipsoid's whole silhouette as seen from the camera. The axes map the square's
+    space to the normalized space: row i = (h / sigma_i) * inverse(R_camera) (R e_i).
     """
     info = b.node("GeometryNodeObjectInfo", transform_space="RELATIVE")  # camera in the splat's space
     b.link(b.node("GeometryNodeInputActiveCamera").outputs[0], info.inputs["Object"])
-    to_camera = b.vmath("SUBTRACT", info.outputs["Location"], b.node("GeometryNodeInputPosition").outputs[0])
-    distance = b.vmath("LENGTH", to_camera)
-    facing = b.node("FunctionNodeAlignRotationToVector", axis="Z")
-    b.link(to_camera, facing.inputs["Vector"])
+    facing = info.outputs["Rotation"]
+    forward = b.node("FunctionNodeRotateVector")  # the camera looks down its -Z
+    forward.inputs["Vector"].default_value = (0.0, 0.0, -1.0)
+    b.link(facing, forward.inputs["Rotation"])
+    from_camera = b.vmath("SUBTRACT", b.node("GeometryNodeInputPosition").outputs[0], info.outputs["Location"])
+    depth = b.vmath("DOT_PRODUCT", from_camera, forward.outputs[0])
     radius = b.math("MULTIPLY", extent, b.math("MAXIMUM", b.math("MAXIMUM", sigmas[0], sigmas[1]), sigmas[2]))
-    half = b.math("DIVIDE", b.math("MULTIPLY", radius, distance),
-                  b.math("MAXIMUM", b.math("SUBTRACT", distance, radius), b.math("MULTIPLY", distance, 0.25)))
+    half = b.math("DIVIDE", b.math("MULTIPLY", radius, b.vmath("LENGTH", from_camera)),
+                  b.math("MAXIMUM", b.math("SUBTRACT", depth, radius), b.math("MULTIPLY", radius, 0.25)))
     inverse = b.node("FunctionNodeInvertRotation")
-    b.link(facing.outputs[0], inverse.inputs[0])
+    b.link(facing, inverse.inputs[0])
     for i in range(3):
         gaussian_axis = b.node("FunctionNodeRotateVector")
         gaussian_axis.inputs["Vector"].default_value = tuple(float(i == j) for j in range(3))
@@ -284,7 +287,7 @@ def _camera_facing_quads(b: "_Builder", points, rotation, sigmas, extent):
     quad = b.node("GeometryNodeMeshGrid")
     quad.inputs["Size X"].default_value = quad.inputs["Size Y"].default_value = 2.0
     quad.inputs["Vertices X"].default_value = quad.inputs["Vertices Y"].default_value = 2
-    return b.instance(points, quad.outputs["Mesh"], facing.outputs[0], half)
+    return b.instance(points, quad.outputs["Mesh"], facing, half)
 
 
 # ------------------------------------------------------------------------------ material

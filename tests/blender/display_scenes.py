@@ -52,7 +52,7 @@ def ray_traced_reference(scene: GaussianScene, camera) -> np.ndarray:  # [H, W, 
     pix = np.stack([xs, ys, np.ones_like(xs)], -1) @ np.linalg.inv(camera.K).T
     dirs = pix @ cam_to_world[:3, :3].T
     dirs /= np.linalg.norm(dirs, axis=-1, keepdims=True)  # [H, W, 3]
-    order = np.argsort(np.linalg.norm(scene.means - origin, axis=1))
+    order = np.argsort((scene.means - origin) @ cam_to_world[:3, 2])  # centre depth, as the rasterizer sorts
     colors, opacities = srgb_to_linear(scene.colors()), scene.opacities()
     rgb, transmittance = np.zeros((h, w, 3)), np.ones((h, w))
     for i in order:

@@ -3,8 +3,14 @@ Cycles / EEVEE renders checked against a ray-traced numpy reference (torch-free:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
+
+from gs_enhancer_addon.core.cameras import Camera
+from gs_enhancer_addon.core.gaussians import GaussianScene
+from gs_enhancer_addon.core.sample import SampleConfig, sample_cameras, sample_scene
 
 from tests.blender.display_scenes import (anisotropic_scene, footprint_psnr, ray_traced_reference, render_rgba,
                                           setup_render)
@@ -14,9 +20,6 @@ bpy = pytest.importorskip("bpy")
 
 from gs_enhancer_addon.blender import display, scene_io  # noqa: E402
 from gs_enhancer_addon.blender.camera_io import camera_from_blender, camera_to_blender  # noqa: E402
-
-PSNR_RAY_REFERENCE_DB = 30.0  # Cycles vs the exact ray-traced reference of the same model (goal of the issue)
-
 
 def instance_count(obj) -> int:
     """Instances the (viewport) depsgraph holds for `obj`."""
@@ -109,21 +112,68 @@ def test_toggle_needs_a_result(addon_registered):
     assert not bpy.ops.gse.toggle_before_after.poll()
 
 
-def test_cycles_render_matches_the_ray_traced_gaussians(bpy_empty, tmp_path):
-    """Anisotropic, semi-transparent, rotated Gaussians under an object transform, Cycles CPU."""
-    scene = anisotropic_scene(n=16, seed=3)
+@dataclass
+class Rendered:
+    name: str
+    world: GaussianScene  # the splats in world coordinates
+    camera: Camera  # camera_from_blender of the Blender camera that rendered
+    image: np.ndarray  # [H, W, 4] premultiplied display RGB and alpha, read back from the PNG
+
+
+# (name, engine, samples): Cycles CPU everywhere; EEVEE (software GL here, ~1 s per sample) once.
+RENDERS = [("anisotropic", "CYCLES", 32), ("anisotropic", "EEVEE", 64), ("overlapping", "CYCLES", 32),
+           ("sample", "CYCLES", 32)]
+# Measured on the 2-core dev VM (5.0.1 and 4.2.23); thresholds a few dB below.
+PSNR_VS_RAY_TRACED = {"anisotropic": 38.0, "overlapping": 35.0, "sample": 30.0}
+PSNR_VS_CORE_RENDER = {"anisotropic": 30.0, "overlapping": 25.0, "sample": 25.0}
+
+
+def _scene_and_camera(name: str):
+    if name == "sample":
+        config = SampleConfig(sphere_gaussians=300, ground_gaussians=200, width=128, height=96)
+        return sample_scene(config).with_sh_degree(0), sample_cameras(config)[0]
+    camera = camera_looking_at((0.5, -5.0, 1.0), width=64, height=48, focal=55.0)
+    if name == "overlapping":
+        return anisotropic_scene(n=40, seed=1, overlap=True), camera
+    return anisotropic_scene(n=16, seed=3), camera
+
+
+@pytest.fixture(scope="module", params=RENDERS, ids=lambda r: f"{r[0]}-{r[1].lower()}")
+def rendered(request, tmp_path_factory) -> Rendered:
+    """One F12 render per scene and engine, shared by the comparisons below."""
+    name, engine, samples = request.param
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene, camera = _scene_and_camera(name)
     obj = scene_io.object_from_scene(bpy.context, scene, "Splat")
-    obj.location, obj.rotation_euler, obj.scale = (0.2, 0.1, -0.1), (0.3, -0.2, 0.5), (1.2, 1.2, 1.2)
+    if name == "anisotropic":  # an object transform, applied by the display
+        obj.location, obj.rotation_euler, obj.scale = (0.2, 0.1, -0.1), (0.3, -0.2, 0.5), (1.2, 1.2, 1.2)
     bscene = bpy.context.scene
-    camera = camera_to_blender(camera_looking_at((0.5, -5.0, 1.0), width=64, height=48, focal=55.0),
-                               bscene, set_render=True)
-    bscene.camera = camera
+    bscene.camera = camera_to_blender(camera, bscene, set_render=True)
     bpy.context.view_layer.update()
-    setup_render(bscene, "CYCLES", samples=16, path=tmp_path / "cycles.png")
+    engine_id = "CYCLES" if engine == "CYCLES" else display.eevee_engine_id()
+    setup_render(bscene, engine_id, samples, tmp_path_factory.mktemp("render") / f"{name}.png")
     image = render_rgba(bscene)
     world = scene.transformed(np.array(obj.matrix_world))
-    reference = ray_traced_reference(world, camera_from_blender(camera, bscene))
-    assert reference[..., 3].max() > 0.5 and (reference[..., 3] > 0.05).mean() > 0.2  # the splat fills the view
-    psnr = footprint_psnr(image[..., :3], reference[..., :3], reference[..., 3])
-    assert psnr >= PSNR_RAY_REFERENCE_DB, psnr
-    assert np.abs(image[..., 3] - reference[..., 3]).mean() < 0.01
+    return Rendered(name, world, camera_from_blender(bscene.camera, bscene), image)
+
+
+def test_render_matches_the_ray_traced_gaussians(rendered):
+    """The display computes exactly 3DGRT's maximum response: compare with the same model in numpy."""
+    reference = ray_traced_reference(rendered.world, rendered.camera)
+    assert (reference[..., 3] > 0.05).mean() > 0.1  # the splat covers a good part of the view
+    psnr = footprint_psnr(rendered.image[..., :3], reference[..., :3], reference[..., 3])
+    print(f"{rendered.name}: {psnr:.1f} dB vs the ray-traced reference")
+    assert psnr >= PSNR_VS_RAY_TRACED[rendered.name], psnr
+    assert np.abs(rendered.image[..., 3] - reference[..., 3]).mean() < 0.02
+
+
+@pytest.mark.needs_torch
+def test_render_matches_our_rasterizer_over_the_footprint(rendered):
+    """Blender (Standard view) vs core.render from the same camera, SH degree 0, over alpha > 0.05."""
+    from gs_enhancer_addon.core.render import render
+
+    out = render(rendered.world.to_torch(), [rendered.camera], sh_degree=0)
+    ours, alpha = out.rgb[0].numpy(), out.alpha[0, ..., 0].numpy()
+    psnr = footprint_psnr(rendered.image[..., :3], ours, alpha)
+    print(f"{rendered.name}: {psnr:.1f} dB vs core.render")
+    assert psnr >= PSNR_VS_CORE_RENDER[rendered.name], psnr
