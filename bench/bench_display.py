@@ -2,10 +2,10 @@
 
 One seeded N-splat (default 1,000,000, SH degree 3) GaussianScene, centred in a 640x480 camera:
 
-- object: `scene_io.object_from_scene` (the 3DGS attributes; the display modifier is added, not
-  evaluated);
-- viewport display: the first viewport depsgraph evaluation (icosphere proxies, all splats),
-  then again at viewport density 0.1;
+- object: `scene_io.object_from_scene` (the 3DGS attributes, the display modifier, and the first
+  viewport evaluation it triggers);
+- viewport display alone: evaluation with the modifier off, then on (icosphere proxies, all
+  splats), then at viewport density 0.1;
 - render display + render: F12 with Cycles (CPU) and EEVEE (software GL here), --samples each,
   written to a PNG; the render depsgraph builds the camera-parallel squares.
 
@@ -85,10 +85,14 @@ def main() -> None:
     base_rss = rss_mib()
     base: list = []
     holder = {}
-    base.append(timed("object (3DGS attributes + modifier)",
+    base.append(timed("object + first viewport evaluation",
                       lambda: holder.setdefault("obj", scene_io.object_from_scene(bpy.context, scene, "Big")), []))
     obj = holder["obj"]
-    timed("viewport display, density 1.0 (evaluate)", lambda: bpy.context.evaluated_depsgraph_get().update(), base)
+    modifier = display.display_modifier(obj)
+    timed("evaluation with the display off", lambda: (setattr(modifier, "show_viewport", False),
+                                                      bpy.context.evaluated_depsgraph_get().update()), base)
+    timed("viewport display, density 1.0 (evaluate)", lambda: (setattr(modifier, "show_viewport", True),
+                                                               bpy.context.evaluated_depsgraph_get().update()), base)
     timed("viewport display, density 0.1 (evaluate)",
           lambda: (display.set_viewport_density(obj, 0.1), bpy.context.evaluated_depsgraph_get().update()), base)
     display.set_viewport_density(obj, 1.0)
@@ -96,7 +100,6 @@ def main() -> None:
         for engine in args.engines:
             engine_id = "CYCLES" if engine == "CYCLES" else display.eevee_engine_id()
             setup_render(bscene, engine_id, args.samples, Path(folder) / f"{engine}.png")
-            bscene.cycles.threads_mode = "AUTO"
             timed(f"F12 {engine} ({args.samples} spp, display built inside)",
                   lambda: bpy.ops.render.render(write_still=True), base)
 
