@@ -1,29 +1,35 @@
 """Show a splat as Gaussians in EEVEE and Cycles, built only from Geometry Nodes and shader nodes.
 
-A Geometry Nodes modifier ("Gaussian Display") puts one low-poly proxy (an icosphere whose
-inscribed sphere has radius 1) on every Gaussian, rotated by its quaternion and scaled by
-k * exp(scale_i) per axis, where k = sqrt(2 ln(255 o)) is where o * exp(-k^2 / 2) falls to 1/255:
-the proxy bounds exactly the part of the Gaussian the 3DGS rasterizer draws (3.33 sigma for an
-opaque one), as the adaptive clamping of "3D Gaussian Ray Tracing" (Moenne-Loccoz et al., SIGGRAPH
-Asia 2024) does. Gaussians fainter than 1/255 everywhere get no proxy. The modifier reads the
-INRIA attributes (f_dc_*, opacity, scale_*, rot_*) and writes three instance attributes:
-the display colour (linear), the opacity o and the extent k. The object's data is never changed.
+A Geometry Nodes modifier ("Gaussian Display") reads the INRIA attributes (f_dc_*, opacity,
+scale_*, rot_*) and puts one low-poly proxy on every Gaussian; the object's data is never changed.
+Each Gaussian is cut where o * exp(-d^2 / 2) falls to 1/255, at k = sqrt(2 ln(255 o)) standard
+deviations (3.33 for an opaque one, as the 3DGS rasterizer's box), the adaptive clamping of
+"3D Gaussian Ray Tracing" (3DGRT; Moenne-Loccoz et al., SIGGRAPH Asia 2024). Gaussians fainter
+than 1/255 everywhere get no proxy.
+- Viewport: an icosphere around the k-sigma ellipsoid, rotated by the quaternion and scaled by
+  k * exp(scale_i); right from any view.
+- Renders (F12): a square through the centre, parallel to the scene camera's image plane and
+  large enough to hold the ellipsoid's silhouette. A camera ray crosses these squares in the order
+  of the centres' depths, the order in which the 3DGS rasterizer composites, and meets each
+  Gaussian once.
+Instance attributes carry the linear display colour, the opacity o and three axis vectors that
+map the proxy's own space to the Gaussian's normalized space (where it is a unit Gaussian).
 
-The material evaluates each Gaussian along the camera ray, as 3DGRT does: in the instance's
-normalized space (Object texture coordinates times k) the hit point p and the unit ray direction v
-give the ray's closest approach d^2 = |p|^2 - (p.v)^2 and the Gaussian's maximum response along
-the ray, alpha = min(0.999, o * exp(-d^2 / 2)) (0 below 1/255, as the rasterizer skips those).
-The colour is emitted (no light needed) and mixed with Transparent by alpha; back faces are fully
-transparent, so each Gaussian counts once. Cycles composites the hits front to back (the scene's
-transparent bounces must exceed twice the Gaussians along a ray: `prepare_scene_for_splats`);
-EEVEE uses dithered transparency, which converges to the same composite over its samples.
+The material evaluates each Gaussian along the camera ray, as 3DGRT does. It maps the hit point
+and the ray direction (Object coordinates, Incoming) to normalized space, p and unit v, and takes
+the ray's closest approach d^2 = |p|^2 - (p.v)^2, where the response is largest:
+alpha = min(0.999, o * exp(-d^2 / 2)), 0 below 1/255 (the rasterizer skips those). The colour is
+emitted (no light needed) and mixed with Transparent by alpha. Back faces are fully transparent,
+so each Gaussian counts once. Cycles composites the hits front to back (`prepare_scene_for_splats`
+raises the transparent bounces); EEVEE uses dithered transparency, which converges to the same
+composite over its samples.
 
-Colour: 3DGS colours are display-referred (sRGB-encoded). The emitted colour is their sRGB-to-
-linear decoding, so the "Standard" view transform encodes an opaque Gaussian back to exactly its
-3DGS colour. Blender blends in linear light where 3DGS blends the encoded values; over a
-transparent film the saved straight-alpha pixels still match (colour = c where one Gaussian covers
-the pixel), and only mixes of different colours differ slightly. View-dependent colour is SH
-degree 0 (the DC term): higher bands are not evaluated in the shader.
+Colour: 3DGS colours are display-referred (sRGB-encoded). The emitted colour is their
+sRGB-to-linear decoding, so the "Standard" view transform encodes an opaque Gaussian back to
+exactly its 3DGS colour, and over a transparent film the saved straight-alpha colour of a pixel
+that one Gaussian covers is its colour. Blender blends in linear light where 3DGS blends the
+encoded values, so semi-transparent mixes of different colours differ slightly. View-dependent
+colour is SH degree 0 (the DC term): higher bands are not evaluated in the shader.
 """
 
 from __future__ import annotations
