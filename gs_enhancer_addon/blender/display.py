@@ -50,7 +50,7 @@ DENSITY_INPUT = "Viewport Density"  # modifier input: fraction of the Gaussians 
 ALPHA_MIN = 1.0 / 255.0  # the 3DGS rasterizer skips contributions below this
 ALPHA_MAX = 0.999  # gsplat's clamp (core/render/composite.py)
 ICO_INRADIUS = 0.794654472  # inscribed radius of a unit icosahedron (circumradius 1)
-TRANSPARENT_BOUNCES = 256  # Cycles: two per Gaussian along a ray (front face, back face)
+TRANSPARENT_BOUNCES = 256  # Cycles: one per Gaussian a ray crosses (render squares; two with icospheres)
 
 
 # ------------------------------------------------------------------------------ public entry points
@@ -72,17 +72,33 @@ def display_modifier(obj: bpy.types.Object | None) -> bpy.types.Modifier | None:
     return modifier if modifier is not None and modifier.type == "NODES" else None
 
 
-def density_key(modifier: bpy.types.Modifier) -> str:
-    """The modifier's ID-property key for the density input (Blender names inputs Socket_N)."""
-    return modifier.node_group.interface.items_tree[DENSITY_INPUT].identifier
+def _density_socket(obj: bpy.types.Object):
+    """(owner, key) of the modifier's density value: an ID property named after the socket's
+    identifier up to 5.1, `properties.inputs.<identifier>.value` from 5.2."""
+    modifier = display_modifier(obj)
+    if modifier is None:
+        raise ValueError(f"'{obj.name}' has no Gaussian display.")
+    identifier = modifier.node_group.interface.items_tree[DENSITY_INPUT].identifier
+    properties = getattr(modifier, "properties", None)
+    if properties is not None and hasattr(properties, "inputs"):
+        return getattr(properties.inputs, identifier), "value"
+    return modifier, identifier
+
+
+def viewport_density(obj: bpy.types.Object) -> float:
+    """The fraction of the Gaussians the viewport shows."""
+    owner, key = _density_socket(obj)
+    return float(getattr(owner, key) if key == "value" else owner[key])
 
 
 def set_viewport_density(obj: bpy.types.Object, fraction: float) -> None:
     """Show about `fraction` (0-1) of the Gaussians in the viewport; final renders always show all."""
-    modifier = display_modifier(obj)
-    if modifier is None:
-        raise ValueError(f"'{obj.name}' has no Gaussian display.")
-    modifier[density_key(modifier)] = float(min(max(fraction, 0.0), 1.0))
+    owner, key = _density_socket(obj)
+    value = float(min(max(fraction, 0.0), 1.0))
+    if key == "value":
+        owner.value = value
+    else:
+        owner[key] = value
     obj.update_tag()
 
 
@@ -90,8 +106,7 @@ def prepare_scene_for_splats(scene: bpy.types.Scene) -> None:
     """Raise Cycles' transparent bounces so deep stacks of Gaussians composite fully (never lowers)."""
     cycles = getattr(scene, "cycles", None)
     if cycles is not None and cycles.transparent_max_bounces < TRANSPARENT_BOUNCES:
-        cycles.transparent_max_bounces = TRANSPARENT_BOUNCES
-        cycles.max_bounces = max(cycles.max_bounces, TRANSPARENT_BOUNCES)
+        cycles.transparent_max_bounces = TRANSPARENT_BOUNCES  # counted apart from the other bounces
 
 
 def eevee_engine_id() -> str:
@@ -230,7 +245,7 @@ def _visible_points(b: "_Builder", source, opacity):
     b.link(b.math("SUBTRACT", 1.0, source.outputs[DENSITY_INPUT]), thin.inputs["Probability"])
     hidden = b.node("FunctionNodeBooleanMath", operation="AND")
     b.link(b.node("GeometryNodeIsViewport").outputs[0], hidden.inputs[0])
-    b.link(thin.outputs[3], hidden.inputs[1])  # the BOOLEAN output
+    b.link(next(o for o in thin.outputs if o.type == "BOOLEAN"), hidden.inputs[1])  # 4.2 has one output per type
     drop = b.node("FunctionNodeBooleanMath", operation="OR")
     b.link(hidden.outputs[0], drop.inputs[0])
     b.link(b.math("LESS_THAN", opacity, ALPHA_MIN), drop.inputs[1])

@@ -101,9 +101,7 @@ def test_before_after_toggle_switches_viewport_visibility_only(addon_registered)
     assert not source.hide_get() and result.hide_get()
     assert not source.hide_render and not source.hide_viewport  # the objects themselves are unchanged
     settings.display_density = 0.5
-    for obj in (source, result):
-        modifier = display.display_modifier(obj)
-        assert modifier[display.density_key(modifier)] == pytest.approx(0.5)
+    assert [display.viewport_density(obj) for obj in (source, result)] == pytest.approx([0.5, 0.5])
 
 
 def test_toggle_needs_a_result(addon_registered):
