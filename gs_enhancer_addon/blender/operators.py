@@ -10,10 +10,10 @@ from __future__ import annotations
 import bpy
 
 from ..core.errors import GsEnhancerError
+from .display import display_modifier, set_viewport_density
 from .enhance_flow import apply_result, snapshot_request
 from .preferences import get_preferences
 from .runner import PUMP_INTERVAL_S, RUNNER
-from .display import display_modifier, set_viewport_density
 from .scene_io import is_splat_object
 
 

@@ -85,9 +85,13 @@ def object_from_rows(context: bpy.types.Context, names: list[str], table: np.nda
         other.select_set(False)
     obj.select_set(True)
     context.view_layer.objects.active = obj
-    if not as_mesh and supports_pointcloud_objects():
-        _convert_to_pointcloud(context, obj)
-    add_display(obj)
+    try:
+        if not as_mesh and supports_pointcloud_objects():
+            _convert_to_pointcloud(context, obj)
+        add_display(obj)
+    except Exception:  # nothing half-made is left in the scene
+        remove_objects([obj])
+        raise
     prepare_scene_for_splats(context.scene)
     context.view_layer.update()  # matrix_world reflects the rotation right away
     return obj
