@@ -223,9 +223,10 @@ def _build_node_group(group: bpy.types.NodeTree) -> None:
 
     # The Gaussian's frame: rotation from the normalized quaternion (w, x, y, z) = rot_0..3, sigmas.
     rot = [b.named_float(f"rot_{i}") for i in range(4)]
-    norm = b.math("SQRT", b.math("ADD", b.math("ADD", b.math("MULTIPLY", rot[0], rot[0]),
-                                                 b.math("MULTIPLY", rot[1], rot[1])),
-                                  b.math("ADD", b.math("MULTIPLY", rot[2], rot[2]), b.math("MULTIPLY", rot[3], rot[3]))))
+    squares = b.math("MULTIPLY", rot[0], rot[0])
+    for component in rot[1:]:
+        squares = b.math("ADD", squares, b.math("MULTIPLY", component, component))
+    norm = b.math("SQRT", squares)
     quaternion = b.node("FunctionNodeQuaternionToRotation")
     for i, axis in enumerate("WXYZ"):
         b.link(b.math("DIVIDE", rot[i], b.math("MAXIMUM", norm, 1e-12)), quaternion.inputs[axis])
