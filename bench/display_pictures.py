@@ -1,10 +1,10 @@
 """The pictures of docs/images/: the sample splat before (point-cloud spheres) and after (Gaussian display).
 
 before: the point cloud drawn as spheres with a Principled BSDF of the DC colour, as the add-on
-        showed splats before the Gaussian display, lit by a uniform white world (without light it
+        showed splats before the Gaussian display, lit by a plain world background (without light it
         renders black);
-after:  the Gaussian display in Cycles and in EEVEE, next to our own rasterizer (core.render) from
-        the same camera, all over a transparent film composited on mid grey.
+after:  the Gaussian display in Cycles (and EEVEE unless --eevee-samples 0), next to our own
+        rasterizer (core.render) from the same camera, all over a transparent film on mid grey.
 Run:  .venv/bin/python bench/display_pictures.py [--out docs/images] [--size 160 120] [--eevee-samples 32]
 """
 
