@@ -3,8 +3,8 @@
 One seeded 1,000,000-splat SH-degree-3 .ply (62 float properties, 248 MB) is written to a
 temporary folder, then, interleaved over --repeats rounds so machine load hits all alike:
 
-- ours, Blender: `scene_io.import_splat_file` -> a POINTCLOUD object (5.0+; mesh + Mesh to Points
-  on 4.2) with every 3DGS attribute, display color, radius and material;
+- ours, Blender: `scene_io.import_splat_file` -> a POINTCLOUD object (5.0+; a mesh on
+  4.2) with every 3DGS attribute and the Gaussian display modifier (display.py);
 - native, Blender: `bpy.ops.wm.ply_import` of the same file (a mesh with the same attributes);
 - ours, .ply -> GaussianScene: `core.io.ply.read_ply` (numpy arrays, NaN/Inf check included);
 - plyfile, .ply -> arrays: `PlyData.read(path)` (memory-mapped, plyfile's default) then the

@@ -42,6 +42,7 @@ class EnhanceRequest:
     collection_names: list[str]  # where the source lives; the result goes there too
     frames_dir: Optional[str]
     cache: Optional[ModelCache]  # the add-on's models, kept for the next job; None: released after this one
+    as_mesh: bool = False  # the result as a mesh with the INRIA attributes (KIRI 3DGS Render reads those)
 
     def run(self, progress=None, cancel=None):
         """The job itself; safe in a background thread (no bpy)."""
@@ -66,7 +67,7 @@ def snapshot_request(context: bpy.types.Context) -> EnhanceRequest:
     return EnhanceRequest(splat, references, trajectory, config, source.name,
                           np.array(source.matrix_world, dtype=np.float64),
                           [c.name for c in source.users_collection], frames_dir,
-                          request_cache(bpy.app.background))
+                          request_cache(bpy.app.background), settings.result_as_mesh)
 
 
 def request_cache(in_background: bool) -> Optional[ModelCache]:
@@ -81,7 +82,8 @@ def apply_result(context: bpy.types.Context, request: EnhanceRequest, result) ->
     saved: list[Path] = []
     try:
         with new_datablocks_removed_on_error():
-            created = object_from_scene(context, local, name=f"{request.source_name} Enhanced")
+            created = object_from_scene(context, local, name=f"{request.source_name} Enhanced",
+                                        as_mesh=request.as_mesh)
             created.matrix_world = request.matrix_world.T.tolist()
             _move_to_collections(context, created, request.collection_names)
             if request.frames_dir:

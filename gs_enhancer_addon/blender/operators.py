@@ -10,6 +10,7 @@ from __future__ import annotations
 import bpy
 
 from ..core.errors import GsEnhancerError
+from .display import display_modifier, set_viewport_density
 from .enhance_flow import apply_result, snapshot_request
 from .preferences import get_preferences
 from .runner import MODEL_CACHE, PUMP_INTERVAL_S, RUNNER
@@ -88,6 +89,10 @@ def enhance_in_background(request) -> None:
 def _finish(request, result) -> None:
     """Main thread: add the object and push one undo step for it."""
     obj = apply_result(bpy.context, request, result)
+    settings = bpy.context.scene.gs_enhancer
+    settings.result = obj  # what the Before/After toggle compares with the source
+    if display_modifier(obj) is not None:
+        set_viewport_density(obj, settings.display_density)
     RUNNER.state.message = " ".join([f"Created '{obj.name}'.", *result.notes])
     if not bpy.app.background:  # no undo stack to push to in background mode
         bpy.ops.ed.undo_push(message="Enhance Splat")
@@ -95,6 +100,50 @@ def _finish(request, result) -> None:
 
 def _fail(message: str) -> None:
     print(f"Splat Enhancer: {message}")
+
+
+def showing_result(context) -> bool:
+    """True when the Enhance result is the one shown in the viewport (the source is hidden)."""
+    settings = context.scene.gs_enhancer
+    return settings.result is not None and not settings.result.hide_get() and settings.source.hide_get()
+
+
+def show_before_after(context, after: bool) -> None:
+    """Show the source (before) or the Enhance result (after) in the viewport, and hide the other.
+
+    Only the view layer's hide flags change (hide_set): neither object's data, modifiers nor render
+    visibility, so renders and the source stay as they were.
+    """
+    settings = context.scene.gs_enhancer
+    settings.source.hide_set(after)
+    settings.result.hide_set(not after)
+
+
+class GSE_OT_toggle_before_after(bpy.types.Operator):
+    """Switch the viewport between the source splat and its Enhance result, both shown as Gaussians"""
+
+    bl_idname = "gse.toggle_before_after"
+    bl_label = "Before / After"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        settings = getattr(context.scene, "gs_enhancer", None)
+        if settings is None or settings.source is None or settings.result is None:
+            cls.poll_message_set("Enhance a splat first: the toggle compares the source with its result")
+            return False
+        names = context.view_layer.objects.keys()
+        if settings.source.name not in names or settings.result.name not in names:
+            cls.poll_message_set("The source or the result is not in this view layer")
+            return False
+        return True
+
+    def execute(self, context):
+        after = not showing_result(context)
+        show_before_after(context, after)
+        shown = context.scene.gs_enhancer.result if after else context.scene.gs_enhancer.source
+        self.report({"INFO"}, f"Showing {'after' if after else 'before'}: '{shown.name}'.")
+        return {"FINISHED"}
 
 
 class GSE_OT_cancel(bpy.types.Operator):
@@ -192,4 +241,5 @@ class GSE_OT_release_models(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (GSE_OT_enhance_splat, GSE_OT_cancel, GSE_OT_download_models, GSE_OT_check_models, GSE_OT_release_models)
+CLASSES = (GSE_OT_enhance_splat, GSE_OT_cancel, GSE_OT_toggle_before_after, GSE_OT_download_models,
+           GSE_OT_check_models, GSE_OT_release_models)

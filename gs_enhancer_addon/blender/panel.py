@@ -7,7 +7,7 @@ from typing import Optional
 import bpy
 
 from .camera_operators import draw_camera_path
-from .operators import GSE_OT_cancel, GSE_OT_enhance_splat
+from .operators import GSE_OT_cancel, GSE_OT_enhance_splat, GSE_OT_toggle_before_after, showing_result
 from .runner import RUNNER, RunnerState
 
 CATEGORY = "Splat Enhancer"
@@ -48,6 +48,21 @@ def draw_main(layout: bpy.types.UILayout, settings, state: RunnerState) -> None:
     line = status_line(state)
     if line is not None:
         layout.label(text=line[0], icon=line[1])
+    draw_display(layout, settings)
+
+
+def draw_display(layout: bpy.types.UILayout, settings) -> None:
+    """Viewport density, and the one-click Before/After toggle once there is a result."""
+    layout.prop(settings, "display_density")
+    layout.prop(settings, "result_as_mesh")
+    if settings.result is not None:
+        label = before_after_label(bpy.context)
+        layout.operator(GSE_OT_toggle_before_after.bl_idname, text=label, icon="UV_SYNC_SELECT")
+
+
+def before_after_label(context) -> str:
+    """The toggle's text: which of the two the viewport shows now."""
+    return "Showing After (click: Before)" if showing_result(context) else "Showing Before (click: After)"
 
 
 def status_line(state: RunnerState) -> Optional[tuple[str, str]]:

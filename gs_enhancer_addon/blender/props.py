@@ -7,14 +7,23 @@ Stored on the scene as `scene.gs_enhancer` (one PropertyGroup), so settings are 
 from __future__ import annotations
 
 import bpy
-from bpy.props import BoolProperty, CollectionProperty, EnumProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
+                       StringProperty)
 
 from ..core.job_config import PRESET_REFINE_ITERATIONS, PRESET_STEPS, PRESET_VIEWS_PER_SEGMENT
+from .display import display_modifier, set_viewport_density
 from .scene_io import is_splat_object
 
 
 def _poll_splat(_self, obj) -> bool:
     return is_splat_object(obj)
+
+
+def _apply_display_density(settings, _context) -> None:
+    """The density slider drives the display of the source and of its Enhance result alike."""
+    for obj in (settings.source, settings.result):
+        if display_modifier(obj) is not None:
+            set_viewport_density(obj, settings.display_density)
 
 
 def _poll_camera(_self, obj) -> bool:
@@ -115,6 +124,25 @@ class GSE_PG_settings(bpy.types.PropertyGroup):
         description="Optional folder for the rendered, generated and final views as PNG files (empty: not saved)",
         subtype="DIR_PATH",
         default="",
+    )
+
+    result: PointerProperty(
+        name="Enhanced",
+        description="The Enhance result compared with the source (set when Enhance Splat finishes)",
+        type=bpy.types.Object,
+        poll=_poll_splat,
+    )
+    display_density: FloatProperty(
+        name="Viewport Density",
+        description="Fraction of the Gaussians the viewport shows (faster on big splats); renders show them all",
+        default=1.0, min=0.0, max=1.0, subtype="FACTOR",
+        update=_apply_display_density,
+    )
+    result_as_mesh: BoolProperty(
+        name="Result as Mesh",
+        description="Create the Enhance result as a mesh with the INRIA attributes (f_dc_*, f_rest_*, opacity, "
+                    "scale_*, rot_*), the form other 3DGS add-ons such as KIRI 3DGS Render read",
+        default=False,
     )
 
     def apply_preset_views(self) -> None:

@@ -4,7 +4,8 @@ Per-point attributes are named as Blender's own PLY importer names them for an I
 (f_dc_0..2, f_rest_*, opacity, scale_0..2, rot_0..3; FLOAT on the POINT domain), so objects made
 by `wm.ply_import` and by us are interchangeable, and tools expecting those names work on ours.
 On Blender 5.0+ the object is a POINTCLOUD (a mesh converted by `object.convert`); on 4.2-4.5,
-where that conversion does not exist, a mesh with a Geometry Nodes "Mesh to Points" modifier.
+where that conversion does not exist, a vertex-only mesh. Either way its only display is the
+Gaussian display modifier of display.py; the data holds the 3DGS attributes and nothing else.
 Point data crosses the Python boundary only through foreach_set / foreach_get on contiguous
 float32 arrays.
 """
@@ -18,18 +19,15 @@ import bpy
 import numpy as np
 
 from ..core.errors import InputError
-from ..core.gaussians import SH_C0, GaussianScene, NonFinitePolicy, sh_coefficient_count
+from ..core.gaussians import GaussianScene, NonFinitePolicy, sh_coefficient_count
 from ..core.io import detect_format, read_scene, write_scene
 from ..core.io.ply import read_ply_rows, scene_rows
 from ..core.io.sh_layout import f_rest_names, rest_degree
+from .display import add_display, prepare_scene_for_splats
 
 # Attribute names as Blender's own PLY importer creates them for an INRIA 3DGS .ply.
 REQUIRED_ATTRIBUTES = ("f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0", "scale_1", "scale_2",
                        "rot_0", "rot_1", "rot_2", "rot_3")
-COLOR_ATTRIBUTE = "gs_color"  # display color: RGB from the SH DC term, alpha = sigmoid(opacity)
-RADIUS_ATTRIBUTE = "radius"  # the point radius Blender draws: geometric mean of the scales
-MATERIAL_NAME = "Gaussian Splat Color"
-POINTS_NODE_GROUP = "Gaussian Splat Points"
 Y_DOWN_TO_Z_UP = (-math.pi / 2.0, 0.0, 0.0)  # rotation_euler: OpenCV/COLMAP y-down z-forward -> Blender Z-up
 
 
@@ -42,38 +40,17 @@ def is_splat_object(obj: bpy.types.Object | None) -> bool:
 
 
 # ------------------------------------------------------------------------------ scene -> object
-def display_colors(rows: dict[str, np.ndarray]) -> np.ndarray:  # [N, 4] float32
-    """RGBA per point: 0.5 + SH_C0 * f_dc clipped to [0, 1], alpha = sigmoid(opacity)."""
-    n = len(rows["opacity"])
-    rgba = np.empty((n, 4), dtype=np.float32)
-    for c in range(3):
-        rgba[:, c] = np.clip(0.5 + SH_C0 * rows[f"f_dc_{c}"], 0.0, 1.0)
-    rgba[:, 3] = 0.5 * (1.0 + np.tanh(0.5 * rows["opacity"]))
-    return rgba
-
-
-def display_radii(rows: dict[str, np.ndarray]) -> np.ndarray:  # [N] float32
-    """Point radius: the geometric mean of the three scales (one standard deviation)."""
-    with np.errstate(over="ignore"):
-        return np.exp((rows["scale_0"] + rows["scale_1"] + rows["scale_2"]) / np.float32(3.0)).astype(np.float32)
-
-
 def mesh_from_rows(names: list[str], table: np.ndarray, name: str) -> bpy.types.Mesh:
-    """A vertex-only mesh with every property as a POINT attribute (plus color and radius).
+    """A vertex-only mesh with every property as a FLOAT POINT attribute.
 
     `names` / `table` [P, N] as core.io.ply.read_ply_rows returns them: x, y, z first, then the
     3DGS properties, one contiguous float32 row each (what foreach_set copies in one go).
     """
-    rows = dict(zip(names, table))
     mesh = bpy.data.meshes.new(name)
     mesh.vertices.add(table.shape[1])
     mesh.vertices.foreach_set("co", np.ascontiguousarray(table[0:3].T).ravel())
-    for attr_name in names[3:]:
-        mesh.attributes.new(attr_name, "FLOAT", "POINT").data.foreach_set("value", rows[attr_name])
-    mesh.attributes.new(COLOR_ATTRIBUTE, "FLOAT_COLOR", "POINT").data.foreach_set(
-        "color", display_colors(rows).ravel())
-    mesh.attributes.new(RADIUS_ATTRIBUTE, "FLOAT", "POINT").data.foreach_set("value", display_radii(rows))
-    mesh.color_attributes.active_color = mesh.color_attributes[COLOR_ATTRIBUTE]
+    for attr_name, row in zip(names[3:], table[3:]):
+        mesh.attributes.new(attr_name, "FLOAT", "POINT").data.foreach_set("value", row)
     return mesh
 
 
@@ -84,34 +61,49 @@ def supports_pointcloud_objects() -> bool:
 
 
 def object_from_scene(context: bpy.types.Context, scene: GaussianScene, name: str,
-                      y_down_to_z_up: bool = False) -> bpy.types.Object:
+                      y_down_to_z_up: bool = False, as_mesh: bool = False) -> bpy.types.Object:
     """A new splat object in the active collection, selected and active; the scene is unchanged."""
     scene.validate(allow_nonfinite=True)
     if len(scene) == 0:
         raise InputError("There are no splats to import.")
     names, table = scene_rows(scene)
-    return object_from_rows(context, names, table, name, y_down_to_z_up)
+    obj = object_from_rows(context, names, table, name, y_down_to_z_up, as_mesh)
+    mark_antialiased(obj, scene.antialiased)
+    return obj
+
+
+# Custom property on objects whose splat was trained with Mip-Splatting's 2D filter (an SPZ file's
+# antialiased flag): the job then renders and fine-tunes it that way.
+ANTIALIASED_PROPERTY = "gse_antialiased"
+
+
+def mark_antialiased(obj: bpy.types.Object, antialiased: bool) -> None:
+    if antialiased:
+        obj[ANTIALIASED_PROPERTY] = True
 
 
 def object_from_rows(context: bpy.types.Context, names: list[str], table: np.ndarray, name: str,
-                     y_down_to_z_up: bool = False) -> bpy.types.Object:
-    """The object for `names` / `table` [P, N] (see mesh_from_rows): POINTCLOUD on Blender 5.0+,
-    a mesh with a Mesh-to-Points modifier before."""
-    mesh = mesh_from_rows(names, table, name)
-    material = display_material()
-    mesh.materials.append(material)
-    obj = bpy.data.objects.new(name, mesh)
-    context.collection.objects.link(obj)
-    if y_down_to_z_up:
-        obj.rotation_euler = Y_DOWN_TO_Z_UP
-    for other in context.selected_objects:
-        other.select_set(False)
-    obj.select_set(True)
-    context.view_layer.objects.active = obj
-    if supports_pointcloud_objects():
-        _convert_to_pointcloud(context, obj)
-    else:
-        _add_points_modifier(obj, material)
+                     y_down_to_z_up: bool = False, as_mesh: bool = False) -> bpy.types.Object:
+    """The object for `names` / `table` [P, N] (see mesh_from_rows), shown as Gaussians (display.py).
+
+    POINTCLOUD on Blender 5.0+, a vertex-only mesh before (or with `as_mesh`, the form KIRI 3DGS
+    Render and other INRIA-attribute tools expect). Cycles' transparent bounces are raised so
+    the Gaussians composite fully.
+    """
+    with new_datablocks_removed_on_error():  # nothing half-made is left in the scene
+        mesh = mesh_from_rows(names, table, name)
+        obj = bpy.data.objects.new(name, mesh)
+        context.collection.objects.link(obj)
+        if y_down_to_z_up:
+            obj.rotation_euler = Y_DOWN_TO_Z_UP
+        for other in context.selected_objects:
+            other.select_set(False)
+        obj.select_set(True)
+        context.view_layer.objects.active = obj
+        if not as_mesh and supports_pointcloud_objects():
+            _convert_to_pointcloud(context, obj)
+        add_display(obj)
+    prepare_scene_for_splats(context.scene)
     context.view_layer.update()  # matrix_world reflects the rotation right away
     return obj
 
@@ -150,62 +142,18 @@ def _convert_to_pointcloud(context: bpy.types.Context, obj: bpy.types.Object) ->
         bpy.data.meshes.remove(mesh)
 
 
-def _add_points_modifier(obj: bpy.types.Object, material: bpy.types.Material) -> None:
-    modifier = obj.modifiers.new("Splat Points", "NODES")
-    modifier.node_group = points_node_group(material)
-
-
-def points_node_group(material: bpy.types.Material) -> bpy.types.NodeTree:
-    """Geometry Nodes: Mesh to Points (radius from the `radius` attribute) -> Set Material."""
-    group = bpy.data.node_groups.get(POINTS_NODE_GROUP)
-    if group is not None and group.bl_idname == "GeometryNodeTree":
-        return group
-    group = bpy.data.node_groups.new(POINTS_NODE_GROUP, "GeometryNodeTree")
-    group.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
-    group.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
-    nodes, links = group.nodes, group.links
-    source, sink = nodes.new("NodeGroupInput"), nodes.new("NodeGroupOutput")
-    to_points = nodes.new("GeometryNodeMeshToPoints")
-    radius = nodes.new("GeometryNodeInputNamedAttribute")
-    radius.data_type = "FLOAT"
-    radius.inputs["Name"].default_value = RADIUS_ATTRIBUTE
-    set_material = nodes.new("GeometryNodeSetMaterial")
-    set_material.inputs["Material"].default_value = material
-    links.new(source.outputs[0], to_points.inputs["Mesh"])
-    links.new(radius.outputs["Attribute"], to_points.inputs["Radius"])
-    links.new(to_points.outputs["Points"], set_material.inputs["Geometry"])
-    links.new(set_material.outputs["Geometry"], sink.inputs[0])
-    return group
-
-
-def display_material() -> bpy.types.Material:
-    """Shows the `gs_color` attribute (color and alpha) in Material Preview and renders."""
-    material = bpy.data.materials.get(MATERIAL_NAME)
-    if material is not None:
-        return material
-    material = bpy.data.materials.new(MATERIAL_NAME)
-    material.use_nodes = True
-    nodes, links = material.node_tree.nodes, material.node_tree.links
-    bsdf = next(n for n in nodes if n.type == "BSDF_PRINCIPLED")
-    attribute = nodes.new("ShaderNodeAttribute")
-    attribute.attribute_type = "GEOMETRY"
-    attribute.attribute_name = COLOR_ATTRIBUTE
-    links.new(attribute.outputs["Color"], bsdf.inputs["Base Color"])
-    links.new(attribute.outputs["Alpha"], bsdf.inputs["Alpha"])
-    return material
-
-
 def import_splat_file(context: bpy.types.Context, path: str, y_down_to_z_up: bool = False,
                       nonfinite: NonFinitePolicy = "error") -> bpy.types.Object:
     """Read a splat file (.ply, .splat) into a new object named after the file.
 
     INRIA .ply files take the fast path: decoded straight into one row per attribute.
     """
-    rows = read_ply_rows(path, nonfinite=nonfinite) if detect_format(path) == "ply" else None
-    if rows is None:
-        rows = scene_rows(read_scene(path, nonfinite=nonfinite))
     name = bpy.path.display_name_from_filepath(path) or "Splat"
-    return object_from_rows(context, *rows, name, y_down_to_z_up=y_down_to_z_up)
+    if detect_format(path) == "ply":
+        rows = read_ply_rows(path, nonfinite=nonfinite)
+        if rows is not None:
+            return object_from_rows(context, *rows, name, y_down_to_z_up=y_down_to_z_up)
+    return object_from_scene(context, read_scene(path, nonfinite=nonfinite), name, y_down_to_z_up=y_down_to_z_up)
 
 
 # ------------------------------------------------------------------------------ object -> scene
@@ -240,6 +188,7 @@ def scene_from_object(obj: bpy.types.Object, world: bool = False) -> GaussianSce
         log_scales=np.stack([_read_float(obj, f"scale_{i}", n) for i in range(3)], axis=1),
         opacity_logits=_read_float(obj, "opacity", n),
         sh=np.ascontiguousarray(sh.transpose(2, 1, 0)),
+        antialiased=bool(obj.get(ANTIALIASED_PROPERTY, False)),
     )
     if world:
         scene = scene.transformed(np.array(obj.matrix_world, dtype=np.float64))

@@ -12,7 +12,7 @@ import pytest
 
 from gs_enhancer_addon.core.errors import InputError
 from tests.builders import assert_same_scene, random_scene
-from gs_enhancer_addon.core.gaussians import FIELDS, SH_C0, GaussianScene
+from gs_enhancer_addon.core.gaussians import FIELDS, GaussianScene
 
 bpy = pytest.importorskip("bpy")
 
@@ -45,17 +45,12 @@ def test_ply_object_ply_round_trip_is_bit_exact(bpy_empty, tmp_path, degree):
 def test_object_kind_follows_the_blender_version(bpy_empty):
     obj = scene_io.object_from_scene(bpy.context, random_scene(n=10), "Splat")
     if bpy.app.version >= (5, 0, 0):
-        assert obj.type == "POINTCLOUD" and not obj.modifiers
+        assert obj.type == "POINTCLOUD"
         assert len(obj.data.attributes["position"].data) == 10
         assert not bpy.data.meshes  # the intermediate mesh is not left behind
     else:
-        assert obj.type == "MESH"
-        modifier = obj.modifiers[0]
-        assert modifier.type == "NODES"
-        kinds = {node.bl_idname for node in modifier.node_group.nodes}
-        assert {"GeometryNodeMeshToPoints", "GeometryNodeSetMaterial"} <= kinds
-        evaluated = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
-        assert len(evaluated.data.vertices) == 0  # the evaluated geometry is points, not mesh vertices
+        assert obj.type == "MESH" and len(obj.data.vertices) == 10
+    assert [m.name for m in obj.modifiers] == ["Gaussian Display"]  # the only display (display.py)
     assert bpy.context.view_layer.objects.active == obj and obj.select_get()
 
 
@@ -75,24 +70,6 @@ def test_attributes_are_named_like_blenders_own_ply_importer(bpy_empty, tmp_path
     assert np.array_equal(float_attribute(ours, "f_rest_5"), float_attribute(native, "f_rest_5"))
     # objects made by Blender's importer read back exactly like ours
     assert_same_scene(scene_io.scene_from_object(native), scene)
-
-
-def test_display_color_radius_and_material(bpy_empty):
-    scene = random_scene(n=20, degree=0)
-    obj = scene_io.object_from_scene(bpy.context, scene, "Splat")
-    colors = np.empty(20 * 4, dtype=np.float32)
-    obj.data.attributes[scene_io.COLOR_ATTRIBUTE].data.foreach_get("color", colors)
-    colors = colors.reshape(20, 4)
-    assert np.allclose(colors[:, :3], np.clip(0.5 + SH_C0 * scene.sh[:, 0], 0, 1), atol=1e-6)
-    assert np.allclose(colors[:, 3], 1 / (1 + np.exp(-scene.opacity_logits)), atol=1e-6)
-    radius = float_attribute(obj, scene_io.RADIUS_ATTRIBUTE)
-    assert np.allclose(radius, np.exp(scene.log_scales.mean(axis=1)), rtol=1e-5)
-    material = obj.active_material
-    assert material is not None and material.name == scene_io.MATERIAL_NAME
-    attribute_nodes = [n for n in material.node_tree.nodes if n.type == "ATTRIBUTE"]
-    assert attribute_nodes and attribute_nodes[0].attribute_name == scene_io.COLOR_ATTRIBUTE
-    assert any(link.from_node == attribute_nodes[0] and link.to_socket.name == "Base Color"
-               for link in material.node_tree.links)
 
 
 def test_y_down_to_z_up_is_an_object_rotation_never_baked(bpy_empty):
@@ -140,3 +117,16 @@ def test_splat_and_compressed_files_import_through_the_same_entry(bpy_empty, tmp
     obj = scene_io.import_splat_file(bpy.context, str(tmp_path / "web.splat"))
     assert scene_io.is_splat_object(obj)
     assert np.array_equal(scene_io.scene_from_object(obj).means, scene.means)
+
+
+def test_an_antialiased_splat_stays_antialiased_through_blender(bpy_empty, tmp_path):
+    """An SPZ file's antialiased flag (Mip-Splatting) survives import, the object, and export."""
+    import dataclasses
+
+    write_scene(dataclasses.replace(random_scene(degree=1), antialiased=True), tmp_path / "aa.spz")
+    obj = scene_io.import_splat_file(bpy.context, str(tmp_path / "aa.spz"))
+    assert obj[scene_io.ANTIALIASED_PROPERTY] is True
+    assert scene_io.scene_from_object(obj).antialiased
+    write_ply(random_scene(), tmp_path / "plain.ply")
+    plain = scene_io.import_splat_file(bpy.context, str(tmp_path / "plain.ply"))
+    assert scene_io.ANTIALIASED_PROPERTY not in plain and not scene_io.scene_from_object(plain).antialiased
