@@ -190,13 +190,19 @@ def fit_low_view(capture: Capture, photos: np.ndarray, references: Sequence[int]
     """A splat fitted to the reference photos only (the degraded reconstruction the enhancer learns to fix)."""
     from .refine import RefineConfig, TrainingView, refine
 
-    densify = config.densify == "on" or (config.densify == "auto" and device.type == "cuda")
+    densify = config.densify == "on" or (config.densify == "auto" and device.type == "cuda" and _gsplat_runs(device))
     it = config.iterations
     refine_config = RefineConfig(iterations=it, seed=config.seed, densify=densify,
                                  densify_start_iter=min(500, it // 10), densify_stop_iter=max(it // 2, 1))
     views = [TrainingView(capture.cameras[i], photos[i], 1.0, is_reference=True) for i in references]
     return refine(initial_scene(capture, config), views, refine_config, progress=progress, cancel=cancel,
                   device=device)
+
+
+def _gsplat_runs(device: "torch.device") -> bool:
+    from .render.gsplat_backend import gsplat_kernels
+
+    return gsplat_kernels(device).ok
 
 
 # ---------------------------------------------------------------------------------------------

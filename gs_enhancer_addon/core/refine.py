@@ -295,6 +295,12 @@ def _make_strategy(params: dict, optimizers: dict, config: RefineConfig, device:
         raise InputError("Densification changes the geometry; it cannot be combined with 'freeze geometry'.")
     if device.type != "cuda":
         raise DeviceError("Densification during fine-tuning needs a CUDA GPU (gsplat); turn it off on this computer.")
+    from .render.gsplat_backend import gsplat_kernels
+
+    kernels = gsplat_kernels(device)
+    if not kernels.ok:  # the torch fallback renders, but gives none of the statistics densification needs
+        raise DeviceError(f"Densification needs gsplat's CUDA kernels, which cannot run here ({kernels.reason}); "
+                          "turn densification off, or install the CUDA toolkit (or a prebuilt gsplat) for them.")
     from gsplat.strategy import DefaultStrategy
 
     strategy = DefaultStrategy(

@@ -114,3 +114,16 @@ def test_fallback_on_cuda_matches_gsplat(fresh_checks, monkeypatch):
     assert psnr > 45.0
     (note,) = backend_notes()
     _assert_actionable(note, "cuda")
+
+
+def test_densification_without_gsplat_kernels_is_a_device_error(monkeypatch):
+    """The torch fallback renders but yields none of gsplat's statistics: densification must say
+    so in words instead of failing deep inside the optimizer loop."""
+    from gs_enhancer_addon.core import refine as refine_module
+    from gs_enhancer_addon.core.errors import DeviceError
+    from gs_enhancer_addon.core.refine_config import RefineConfig
+    from gs_enhancer_addon.core.render import gsplat_backend
+
+    monkeypatch.setattr(gsplat_backend, "gsplat_kernels", lambda device: gsplat_backend.KernelCheck(False, "no nvcc"))
+    with pytest.raises(DeviceError, match=r"gsplat's CUDA kernels, which cannot run here \(no nvcc\)"):
+        refine_module._make_strategy({}, {}, RefineConfig(densify=True), torch.device("cuda"), 1.0)

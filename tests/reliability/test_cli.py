@@ -156,7 +156,7 @@ def test_malformed_transforms_json_is_an_error_line(inputs, capsys, no_work, nam
 
 COLMAP = {
     "zero-quaternion": ("1 PINHOLE 32 24 30 30 16 12\n", "1 0 0 0 0 0 0 4 1 a.png\n\n2 1 0 0 0 0 0 4 1 b.png\n\n",
-                        "NaN or infinite"),
+                        "no valid rotation"),
     "text-image-id": ("1 PINHOLE 32 24 30 30 16 12\n", "x 1 0 0 0 0 0 4 1 a.png\n\n", "malformed"),
     "zero-focal": ("1 PINHOLE 32 24 0 30 16 12\n", "1 1 0 0 0 0 0 4 1 a.png\n\n2 1 0 0 0 0 0 4 1 b.png\n\n",
                    "focal length"),

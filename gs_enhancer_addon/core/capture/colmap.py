@@ -22,8 +22,8 @@ from typing import BinaryIO, Optional
 import numpy as np
 
 from ..cameras import Camera
-from ..geometry import matrix_from_quat
 from ..errors import InputError
+from ..geometry import matrix_from_quat
 from ._checks import checked_reader
 
 # model id -> (name, number of parameters, perspective?)
@@ -82,6 +82,9 @@ def _to_camera(image: dict, intrinsics: dict, photos: Path, model_dir: Path) -> 
         raise InputError(f"{model_dir}: image '{image['name']}' uses camera {cam_id}, which the model does not define.")
     model, width, height, params = intrinsics[cam_id]
     K, distortion = _intrinsics(model, params, model_dir)
+    if not np.linalg.norm(image["qvec"]) > 0:  # zero or NaN: no rotation to normalise
+        raise InputError(f"{model_dir.name}: image '{image['name']}' has no valid rotation (quaternion "
+                         f"{list(np.asarray(image['qvec']).tolist())}).")
     w2c = np.eye(4)
     w2c[:3, :3] = matrix_from_quat(image["qvec"])
     w2c[:3, 3] = image["tvec"]
