@@ -135,8 +135,8 @@ def manifest_text(manifest_path: Path, wheels: list[str], platform: str, pythons
     """The manifest as written into the extension: the source file with `platforms`, `wheels` and
     the Blender version range of the bundled Pythons set."""
     text = manifest_path.read_text(encoding="utf-8")
+    text = re.sub(r"(?ms)^wheels\s*=\s*\[.*?\]\n", "", text)  # a multi-line list first, whole
     text = re.sub(r"(?m)^(platforms|wheels|blender_version_min|blender_version_max)\s*=.*\n", "", text)
-    text = re.sub(r"(?ms)^wheels\s*=\s*\[.*?\]\n", "", text)
     listing = "".join(f'  "./wheels/{name}",\n' for name in wheels)
     low, high = blender_versions(pythons)
     generated = (f'blender_version_min = "{low}"\n' + (f'blender_version_max = "{high}"\n' if high else "")

@@ -184,17 +184,27 @@ class _Builder:
                          self.math("MULTIPLY", high, self.math("SUBTRACT", 1.0, is_low)))
 
 
+# Stamped on the node group and the material this module builds. A group or material of the same
+# name without this stamp (an older build's, or one a user edited) is left alone and a new one built.
+LAYOUT_PROPERTY, LAYOUT_VERSION = "gse_display_layout", 1
+
+
+def _ours(block) -> bool:
+    return block.get(LAYOUT_PROPERTY) == LAYOUT_VERSION
+
+
 def display_node_group() -> bpy.types.NodeTree:
     """The shared Geometry Nodes group (built once per file, reused by every splat object)."""
-    group = bpy.data.node_groups.get(NODE_GROUP_NAME)
-    if group is not None and group.bl_idname == "GeometryNodeTree":
-        return group
+    for group in bpy.data.node_groups:
+        if group.bl_idname == "GeometryNodeTree" and _ours(group):
+            return group
     group = bpy.data.node_groups.new(NODE_GROUP_NAME, "GeometryNodeTree")
     try:
         _build_node_group(group)
     except Exception:  # nothing half-made is left in the file
         bpy.data.node_groups.remove(group)
         raise
+    group[LAYOUT_PROPERTY] = LAYOUT_VERSION
     return group
 
 
@@ -315,9 +325,9 @@ def _camera_facing_quads(b: "_Builder", points, rotation, sigmas, extent):
 # ------------------------------------------------------------------------------ material
 def display_material() -> bpy.types.Material:
     """Emission mixed with Transparent by the ray's maximum Gaussian response (see the module doc)."""
-    material = bpy.data.materials.get(MATERIAL_NAME)
-    if material is not None and material.node_tree is not None:
-        return material
+    for material in bpy.data.materials:
+        if material.node_tree is not None and _ours(material):
+            return material
     material = bpy.data.materials.new(MATERIAL_NAME)
     if bpy.app.version < (5, 0, 0):  # 5.0+ materials always use nodes (use_nodes is deprecated)
         material.use_nodes = True
@@ -363,4 +373,5 @@ def display_material() -> bpy.types.Material:
     else:  # pragma: no cover - legacy EEVEE
         material.blend_method = "HASHED"
     material.use_backface_culling = True  # EEVEE may skip back faces; the shader ignores them anyway
+    material[LAYOUT_PROPERTY] = LAYOUT_VERSION  # stamped last: a half-built one is never reused
     return material

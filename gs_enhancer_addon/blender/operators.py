@@ -105,7 +105,9 @@ def _fail(message: str) -> None:
 def showing_result(context) -> bool:
     """True when the Enhance result is the one shown in the viewport (the source is hidden)."""
     settings = context.scene.gs_enhancer
-    return settings.result is not None and not settings.result.hide_get() and settings.source.hide_get()
+    if settings.result is None or settings.source is None:
+        return False
+    return not settings.result.hide_get() and settings.source.hide_get()
 
 
 def show_before_after(context, after: bool) -> None:
@@ -199,7 +201,7 @@ class GSE_OT_check_models(bpy.types.Operator):
     bl_label = "Check Models"
 
     def execute(self, context):
-        from .preferences import check_models
+        from .preferences import model_lines, models_config
 
         prefs = get_preferences(context)
         if prefs is None or prefs.model_set == "TINY":
@@ -213,8 +215,10 @@ class GSE_OT_check_models(bpy.types.Operator):
             prefs.models_found = "\n".join(lines)
             RUNNER.state.message = "; ".join(lines)
 
-        # Finding a CLIP tag's repo imports open_clip (and torch): not on the main thread in the UI.
-        work = lambda progress, cancel: check_models(prefs)  # noqa: E731
+        # The preferences are read here, on the main thread; the work (finding a CLIP tag's repo
+        # imports open_clip and torch) runs in the runner's thread in the UI and touches no bpy.
+        models = models_config(prefs)
+        work = lambda progress, cancel: model_lines(models)  # noqa: E731
         if bpy.app.background:
             RUNNER.run_now(work, on_done=show, on_error=_fail)
             if RUNNER.state.error:

@@ -184,7 +184,12 @@ def models_config(prefs):
 def check_models(prefs) -> list[str]:
     """Where each configured model is now (which cache, a local folder, or what is missing), as
     lines for the preferences; looks at files only: no network, no loading."""
-    return [location.describe() for location in models_config(prefs).locate()]
+    return model_lines(models_config(prefs))
+
+
+def model_lines(models) -> list[str]:
+    """check_models' lines for an already built ModelsConfig (touches no bpy: safe in a worker thread)."""
+    return [location.describe() for location in models.locate()]
 
 
 CLASSES = (GSE_AP_preferences,)

@@ -155,6 +155,16 @@ CLASSES = (GSE_PG_path_camera, GSE_PG_settings)
 
 def register_scene_properties() -> None:
     bpy.types.Scene.gs_enhancer = PointerProperty(type=GSE_PG_settings)
+    bpy.app.handlers.depsgraph_update_post.append(forget_deleted_result)
+
+
+@bpy.app.handlers.persistent
+def forget_deleted_result(scene, _depsgraph=None) -> None:
+    """A deleted Enhance result is forgotten: the `result` pointer would otherwise keep the object
+    (and its point cloud) alive, invisible, in the saved file."""
+    settings = getattr(scene, "gs_enhancer", None)
+    if settings is not None and settings.result is not None and not settings.result.users_scene:
+        settings.result = None
 
 
 def job_config(settings, prefs):
@@ -169,4 +179,6 @@ def job_config(settings, prefs):
 
 
 def unregister_scene_properties() -> None:
+    if forget_deleted_result in bpy.app.handlers.depsgraph_update_post:
+        bpy.app.handlers.depsgraph_update_post.remove(forget_deleted_result)
     del bpy.types.Scene.gs_enhancer

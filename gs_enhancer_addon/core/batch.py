@@ -34,6 +34,7 @@ import numpy as np
 
 from .errors import Cancelled, GsEnhancerError, InputError
 from .model_cache import ModelCache
+from .outputs import check_output_paths
 from .progress import CancelFn, ProgressFn, check_cancel
 from .stages import StageContext
 
@@ -106,6 +107,9 @@ def load_batch(path: Path) -> list[BatchJob]:
     defaults = data.get("defaults", {})
     jobs = [_job(path.parent, {**defaults, **entry}, i) for i, entry in enumerate(data["jobs"])]
     _check_unique(jobs)
+    for job in jobs:  # every output writable, none on an input: before any job runs
+        kinds = [(job.out, "splat"), (job.sheet, "image"), (job.blend, "blend")]
+        check_output_paths([(p, kind) for p, kind in kinds if p is not None], inputs=[job.input, job.cameras])
     return jobs
 
 
@@ -227,6 +231,10 @@ def run_batch(jobs: Sequence[BatchJob], write: WriteFn, *, device: str = "auto",
         for status in todo:
             if status.status == "not run":
                 status.status = "cancelled"
+    except GsEnhancerError as exc:  # the cluster itself failed (e.g. every worker lost): the rest cannot run
+        for status in todo:
+            if status.status == "not run":
+                status.status, status.error = "failed", str(exc)
     return statuses
 
 

@@ -52,8 +52,18 @@ def connect(address: str = "auto", *, workers: Optional[int] = None, replacement
     owned = not ray.is_initialized()
     if owned:
         options = {"include_dashboard": False, "log_to_driver": True, **init_options}
-        ray.init(address=None if address == "auto" else address, **options)
-    cluster = RayCluster(workers=workers, replacements=replacements)
+        try:
+            ray.init(address=None if address == "auto" else address, **options)
+        except (ConnectionError, RuntimeError, ValueError) as exc:  # no cluster there, or a bad address
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise DeviceError(f"Ray could not connect to '{address}' ({reason}); start the cluster with "
+                              "'ray start --head' or check the address.") from None
+    try:
+        cluster = RayCluster(workers=workers, replacements=replacements)
+    except BaseException:
+        if owned:  # leave no Ray instance behind that this call started
+            ray.shutdown()
+        raise
     cluster.owns_connection = owned
     return cluster
 

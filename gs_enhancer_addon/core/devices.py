@@ -28,7 +28,7 @@ def resolve_devices(spec: str | torch.device = "auto") -> list[torch.device]:
     GPU); "cuda:N"; or several GPUs as "cuda:0,1". A CUDA request that cannot be met is a DeviceError."""
     text = str(spec).strip().lower()
     if text == "auto":
-        return [torch.device("cuda" if torch.cuda.is_available() else "cpu")]
+        return [_indexed(torch.device("cuda" if torch.cuda.is_available() else "cpu"))]
     if text == "all":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         return [torch.device(f"cuda:{i}") for i in range(count)] or [torch.device("cpu")]
@@ -42,9 +42,17 @@ def resolve_devices(spec: str | torch.device = "auto") -> list[torch.device]:
         raise DeviceError(f"'{spec}' is not a device; use auto, all, cpu, cuda, cuda:N or cuda:0,1.") from exc
     for device in devices:
         _check_usable(device, spec)
+    devices = [_indexed(d) for d in devices]
     if len(set(devices)) != len(devices):
         raise DeviceError(f"'{spec}' names a device twice.")
     return devices
+
+
+def _indexed(device: torch.device) -> torch.device:
+    """"cuda" as the GPU it means now ("cuda:0"), so that one GPU has one name (model cache keys)."""
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
 
 
 def resolve_device(spec: str | torch.device = "auto") -> torch.device:

@@ -280,9 +280,17 @@ def check_frame_memory(cameras: Sequence[Camera]) -> None:
 
 
 def available_memory_bytes() -> Optional[int]:
-    """Physical memory available now (Linux / macOS), or None where it cannot be read."""
+    """Memory a new allocation can get now, page cache included (Linux's MemAvailable; free pages
+    elsewhere), or None where it cannot be read."""
     import os
 
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):

@@ -4,6 +4,7 @@ per stage, composed here; Blender properties and the CLI convert to it in one fu
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
@@ -41,6 +42,20 @@ class JobConfig:
                 raise InputError(f"The {label} must be a whole number of at least {least}; got {value!r}.")
         if self.render_size is not None and not all(isinstance(v, int) and v >= 1 for v in self.render_size):
             raise InputError(f"The render size must be two positive whole numbers; got {self.render_size!r}.")
+        check_device_spec(self.device)
+
+
+_DEVICE_SPEC = re.compile(r"auto|all|cpu|cuda(:\d+(,\d+)*)?")
+
+
+def check_device_spec(spec: str) -> None:
+    """The form of a device choice, without torch (whether the GPUs exist is checked when the job
+    starts: core.devices.resolve_devices)."""
+    text = re.sub(r"\s+", "", str(spec)).lower()
+    if not _DEVICE_SPEC.fullmatch(text):
+        raise InputError(f"'{spec}' is not a device; use auto, all, cpu, cuda, cuda:N or cuda:0,1.")
+    if text.startswith("cuda:") and len(set(text[5:].split(","))) != len(text[5:].split(",")):
+        raise InputError(f"'{spec}' names a GPU twice.")
 
 
 PRESET_STEPS = {"fast": 10, "balanced": 25, "best": 50}  # diffusion steps per window

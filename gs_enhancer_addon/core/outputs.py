@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Callable, Literal, Optional, Sequence
 
 from .errors import GsEnhancerError, OutputError
+from .io import WRITE_EXTENSIONS
 from .io._common import current_umask, describe_write_error
 
 OutputKind = Literal["splat", "image", "blend"]
-EXTENSIONS: dict[str, tuple[str, ...]] = {"splat": (".ply", ".splat"), "image": (".png",), "blend": (".blend",)}
+EXTENSIONS: dict[str, tuple[str, ...]] = {"splat": WRITE_EXTENSIONS, "image": (".png",), "blend": (".blend",)}
 
 
 @dataclass

@@ -110,6 +110,21 @@ def test_toggle_needs_a_result(addon_registered):
     assert not bpy.ops.gse.toggle_before_after.poll()
 
 
+def test_a_deleted_result_is_forgotten_and_the_panel_survives_a_cleared_source(addon_registered):
+    from gs_enhancer_addon.blender.operators import showing_result
+    from gs_enhancer_addon.blender.props import forget_deleted_result
+
+    settings = bpy.context.scene.gs_enhancer
+    settings.source = scene_io.object_from_scene(bpy.context, random_scene(n=5, degree=0), "Source")
+    result = scene_io.object_from_scene(bpy.context, random_scene(n=5, degree=0, seed=1), "Source Enhanced")
+    settings.result = result
+    settings.source = None
+    assert showing_result(bpy.context) is False  # the sidebar draws without a source
+    bpy.context.scene.collection.objects.unlink(result)  # what Delete does: no scene uses it any more
+    forget_deleted_result(bpy.context.scene)  # the depsgraph handler, called as Blender would
+    assert settings.result is None and result.users == 0, "nothing keeps the deleted point cloud in the file"
+
+
 @dataclass
 class Rendered:
     name: str
@@ -175,3 +190,15 @@ def test_render_matches_our_rasterizer_over_the_footprint(rendered):
     psnr = footprint_psnr(rendered.image[..., :3], ours, alpha)
     print(f"{rendered.name}: {psnr:.1f} dB vs core.render")
     assert psnr >= PSNR_VS_CORE_RENDER[rendered.name], psnr
+
+
+def test_a_foreign_group_or_material_with_our_name_is_not_reused(bpy_empty):
+    """An older build's or a user's "Gaussian Splat Display" is left alone: ours is built beside it."""
+    foreign_group = bpy.data.node_groups.new(display.NODE_GROUP_NAME, "GeometryNodeTree")
+    foreign_material = bpy.data.materials.new(display.MATERIAL_NAME)
+    obj = scene_io.object_from_scene(bpy.context, random_scene(n=5, degree=0), "Splat")
+    group = display.display_modifier(obj).node_group
+    assert group != foreign_group and group.get(display.LAYOUT_PROPERTY) == display.LAYOUT_VERSION
+    assert display.display_material() != foreign_material
+    display.set_viewport_density(obj, 0.5)  # the stale group had no density socket: this used to raise KeyError
+    assert display.viewport_density(obj) == pytest.approx(0.5)

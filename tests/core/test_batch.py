@@ -10,7 +10,7 @@ import pytest
 from gs_enhancer_addon.cli import main
 from gs_enhancer_addon.core.batch import load_batch
 from gs_enhancer_addon.core.capture import write_cameras_json
-from gs_enhancer_addon.core.errors import InputError
+from gs_enhancer_addon.core.errors import InputError, OutputError
 from gs_enhancer_addon.core.io import read_scene, write_scene
 from gs_enhancer_addon.core.sample import SampleConfig, sample_cameras, sample_scene
 
@@ -76,3 +76,29 @@ def test_toml_defaults_relative_paths_and_a_json_list(tmp_path):
     assert config.stylize.text == "ink" and config.device == "cpu" and config.enhance.num_inference_steps == 50
     (tmp_path / "jobs.json").write_text(json.dumps([{"input": "a.ply", "cameras": "c.json", "out": "o.ply"}]))
     assert load_batch(tmp_path / "jobs.json")[0].out == tmp_path / "o.ply"
+
+
+def test_outputs_are_checked_before_any_job_runs(tmp_path):
+    (tmp_path / "a.ply").write_text("x")
+    for name, words in (("out.txt", "must end in"), ("a.ply", "input of the run")):
+        (tmp_path / "jobs.json").write_text(json.dumps({"jobs": [{"input": "a.ply", "cameras": "c.json",
+                                                                   "out": name}]}))
+        with pytest.raises(OutputError, match=words):
+            load_batch(tmp_path / "jobs.json")
+    (tmp_path / "jobs.json").write_text(json.dumps({"jobs": [{"input": "a.ply", "cameras": "c.json", "out": "o.spz"}]}))
+    assert [job.out.name for job in load_batch(tmp_path / "jobs.json")] == ["o.spz"], ".spz is a splat output"
+
+
+def test_a_failed_cluster_marks_the_jobs_it_could_not_run(scenes, monkeypatch):
+    """Every worker lost: the batch still returns one status per job (the summary table), never a traceback."""
+    from gs_enhancer_addon.core import batch
+    from gs_enhancer_addon.core.windows import WorkersLostError
+
+    def lose_every_worker(*args, **kwargs):
+        raise WorkersLostError("window 1 lost 3 workers (killed)")
+
+    monkeypatch.setattr(batch, "_run_on_cluster", lose_every_worker)
+    (scenes / "jobs.json").write_text(json.dumps({"jobs": [{"input": "a.ply", "cameras": "cams.json",
+                                                            "out": "out/a.ply"}]}))
+    statuses = batch.run_batch(load_batch(scenes / "jobs.json"), lambda *a: None, cluster=object())
+    assert [(s.status, s.error) for s in statuses] == [("failed", "window 1 lost 3 workers (killed)")]

@@ -132,3 +132,12 @@ def test_dependencies_are_followed_with_the_target_markers():
     cuda_toolkit = Requirement("cuda-toolkit[cublas]==13.0.3")
     extras = [Requirement(r) for r in ('nvidia-cublas==13.1.1.3; extra == "cublas"', 'nvidia-cufft; extra == "cufft"')]
     assert bx.requirements_to_follow(cuda_toolkit, extras, linux, {}) == ["nvidia-cublas==13.1.1.3"]
+
+
+def test_a_multi_line_wheels_list_in_the_source_manifest_is_replaced_whole(tmp_path):
+    import tomllib
+
+    manifest = tmp_path / "blender_manifest.toml"
+    manifest.write_text(bx.MANIFEST.read_text(encoding="utf-8") + 'wheels = [\n  "./wheels/old.whl",\n]\n')
+    data = tomllib.loads(bx.manifest_text(manifest, [MMH3_311], "linux-x64", ["3.11"]))
+    assert data["wheels"] == [f"./wheels/{MMH3_311}"]

@@ -56,3 +56,23 @@ def test_other_errors_pass_through_unchanged():
     with pytest.raises(RuntimeError, match="shape mismatch"):
         with translate_device_errors("render"):
             raise RuntimeError("shape mismatch")
+
+
+def test_the_device_choice_is_checked_for_form_before_any_work():
+    from gs_enhancer_addon.core.errors import InputError
+    from gs_enhancer_addon.core.job_config import check_device_spec
+
+    for good in ("auto", "all", "cpu", "cuda", "cuda:1", "cuda:0, 1"):
+        check_device_spec(good)
+    for bad, words in (("foo", "not a device"), ("mps", "not a device"), ("cuda:", "not a device"),
+                       ("cuda:0,0", "twice")):
+        with pytest.raises(InputError, match=words):
+            check_device_spec(bad)
+
+
+def test_plain_cuda_is_named_by_its_index(monkeypatch):
+    """One GPU has one name, so the model cache never holds two sets for it."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    assert resolve_devices("cuda") == resolve_devices("auto") == [torch.device("cuda:1")]

@@ -119,6 +119,18 @@ def test_stock_unet_folder_without_pose_embedding_loads_zero(tmp_path):
     assert all(not p.any() for p in loaded.pose_embedding.pose_embedding.linear_2.parameters())
 
 
+def test_a_fine_tuned_unet_without_its_pose_embedding_is_named_not_silently_zeroed(tmp_path):
+    """train-enhancer writes unet/pose_embedding/ beside the UNet: a copy that lost it (or a hub
+    upload without it) would run as stock SVD, so the file check names the missing file."""
+    from gs_enhancer_addon.core.errors import ModelNotAvailableError
+
+    folder = ensure_tiny_enhancer(tmp_path)
+    (folder / "unet" / POSE_FOLDER / "diffusion_pytorch_model.safetensors").unlink()
+    sources = EnhancerSources(base=ModelSource(str(folder)), unet=ModelSource(str(folder / "unet")), variant=None)
+    with pytest.raises(ModelNotAvailableError, match="pose_embedding/diffusion_pytorch_model.safetensors"):
+        load_enhancer(sources, precision="float32")
+
+
 def test_camera_count_must_match_frames(pipe):
     with pytest.raises(InputError, match="one camera per frame"):
         pipe(window(frames=4), FAST, cameras=_cameras(3))

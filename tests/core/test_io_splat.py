@@ -9,7 +9,6 @@ import pytest
 
 from gs_enhancer_addon.core.errors import SplatFileError
 from gs_enhancer_addon.core.gaussians import SH_C0, GaussianScene
-from gs_enhancer_addon.core.io import read_scene
 from gs_enhancer_addon.core.io import read_scene, write_scene
 
 
@@ -66,3 +65,16 @@ def test_empty_and_nonfinite(tmp_path):
     with pytest.raises(SplatFileError, match="1 of 4 splats"):
         read_scene(tmp_path / "nan.splat")
     assert len(read_scene(tmp_path / "nan.splat", nonfinite="drop")) == 3
+
+
+def test_a_splat_file_is_read_as_splat_whatever_its_first_bytes(tmp_path):
+    """A .splat starts with the raw float32 x of its first splat: bytes 1f 8b (gzip's magic) or
+    PK (zip) there are chance, not a format."""
+    from gs_enhancer_addon.core.io import detect_format
+
+    scene = random_scene(n=3, degree=0)
+    scene.means[0, 0] = np.frombuffer(b"\x1f\x8b\x00\x40", dtype="<f4")[0]  # a finite float starting 1f 8b
+    write_scene(scene, tmp_path / "s.splat")
+    assert (tmp_path / "s.splat").read_bytes()[:2] == b"\x1f\x8b"
+    assert detect_format(tmp_path / "s.splat") == "splat"
+    assert np.allclose(read_scene(tmp_path / "s.splat").means, scene.means, atol=1e-6)

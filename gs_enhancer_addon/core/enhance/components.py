@@ -16,6 +16,8 @@ checked offline; safetensors only, no remote code). The spatial-temporal decoder
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -38,7 +40,7 @@ from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWi
 from .config import EnhancerSources  # noqa: E402
 from .decoder import SpatialTemporalDecoder  # noqa: E402
 from .pipeline import EnhancerPipeline  # noqa: E402
-from .pose import load_pose_embedding  # noqa: E402
+from .pose import POSE_FOLDER, load_pose_embedding  # noqa: E402
 
 TINY_FOLDER_NAME = "tiny-enhancer-v1"
 
@@ -82,16 +84,26 @@ def ensure_tiny_enhancer(cache_dir: str | Path, seed: int = 0) -> Path:
     folder = Path(cache_dir) / f"{TINY_FOLDER_NAME}-seed{seed}"
     if (folder / "model_index.json").exists():
         return folder
-    tmp = folder.with_name(folder.name + ".partial")
-    with quiet_loading():
-        EnhancerPipeline(**dummy_components(seed)).save_pretrained(tmp)
-    tmp.replace(folder)  # nothing half-written is left under the final name
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))  # one per process: no race
+    try:
+        with quiet_loading():
+            EnhancerPipeline(**dummy_components(seed)).save_pretrained(tmp)
+        tmp.replace(folder)  # nothing half-written is left under the final name
+    except OSError:
+        if not (folder / "model_index.json").exists():
+            raise
+        # another process published the same seeded set first: use it
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
 
 # Files of one diffusers/transformers component folder: its config and its one weights file.
 _WEIGHTS_STEM = {"unet": "diffusion_pytorch_model", "vae": "diffusion_pytorch_model",
                  "decoder": "diffusion_pytorch_model", "image_encoder": "model"}
+# The pose embedding saved inside a UNet folder (core/enhance/pose.py); stock SVD has none.
+POSE_FILES = (f"{POSE_FOLDER}/config.json", f"{POSE_FOLDER}/diffusion_pytorch_model.safetensors")
 BASE_CONFIGS = ("model_index.json", "feature_extractor/preprocessor_config.json", "scheduler/scheduler_config.json")
 
 
@@ -128,15 +140,19 @@ def enhancer_files(sources: EnhancerSources) -> EnhancerFiles:
     components = ["image_encoder"] + ([] if sources.unet else ["unet"]) + ([] if sources.decoder else [decoder])
     variants = {c: _variant_in(folder, c, sources.variant if c != "decoder" else None, c) for c in components}
     names = BASE_CONFIGS + tuple(f for c in components for f in component_files(c, variants[c], c))
+    if "unet" in components and folder is not None and (folder / "unet" / POSE_FOLDER).is_dir():
+        names += tuple(f"unet/{name}" for name in POSE_FILES)  # a base saved by us: its pose embedding too
     gated = sources.base.repo_id == DEFAULT_ENHANCER_REPO
     return EnhancerFiles(ModelFiles("the enhancer (Stable Video Diffusion)", names, gated), variants, decoder)
 
 
 def override_files(component: str, source: ModelSource, variant: Optional[str]) -> tuple[ModelFiles, Optional[str]]:
-    """Files of a single-component override folder (a fine-tuned UNet, a trained decoder)."""
+    """Files of a single-component override folder (a fine-tuned UNet, a trained decoder). A
+    fine-tuned UNet comes with its pose embedding (train-enhancer always writes it): both are needed."""
     variant = _variant_in(source.local_path, component, variant, "") if source.local_path else None
     what = {"unet": "the fine-tuned UNet", "decoder": "the spatial-temporal decoder"}[component]
-    return ModelFiles(what, component_files(component, variant)), variant
+    names = component_files(component, variant) + (POSE_FILES if component == "unet" else ())
+    return ModelFiles(what, names), variant
 
 
 def enhancer_requirements(sources: EnhancerSources) -> list[tuple[ModelSource, ModelFiles]]:

@@ -36,6 +36,8 @@ def detect_format(path: str | Path) -> str:
     if suffix == ".ply":
         raise SplatFileError(path, "not a PLY file (it does not start with 'ply'): the file is damaged "
                                    "or has the wrong extension.")
+    if suffix in (".splat", ".ksplat"):  # headerless raw floats / a binary header: their first bytes
+        return _BY_SUFFIX[suffix]        # prove nothing (a .splat can start with gzip's 1f 8b by chance)
     if magic[:2] == b"\x1f\x8b" or magic == b"NGSP":
         return "spz"
     if magic == b"PK\x03\x04" or Path(path).name == META:

@@ -87,10 +87,19 @@ def read_whole_file(path: str | Path) -> bytes:
     return data
 
 
-def current_umask() -> int:
-    mask = os.umask(0)
+def _read_umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it: done once, at import
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
+
+
+def current_umask() -> int:
+    """The process umask, read once at import: reading it means setting it, which would race with
+    other threads creating files (Blender's main thread while a job writes in the background)."""
+    return _UMASK
 
 
 @contextmanager

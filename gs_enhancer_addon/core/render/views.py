@@ -44,6 +44,7 @@ def render_views_numpy(scene: GaussianScene, cameras: Sequence[Camera], device: 
 
 
 def render_views_chw(scene: GaussianScene, cameras: Sequence[Camera], device: str | torch.device,
-                     progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None) -> list[Tensor]:
+                     progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None,
+                     settings: Optional[RenderSettings] = None) -> list[Tensor]:
     """render_views as V x [3, H, W] tensors on `device` (the style network's layout)."""
-    return list(render_views(scene, cameras, device, progress, cancel).permute(0, 3, 1, 2))
+    return list(render_views(scene, cameras, device, progress, cancel, settings=settings).permute(0, 3, 1, 2))

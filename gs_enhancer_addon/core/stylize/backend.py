@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -79,13 +81,25 @@ def ensure_tiny_style_models(cache_dir: Path, seed: int = 0) -> tuple[Path, Path
     from .vgg import tiny_vgg19
 
     clip_dir, vgg_file = tiny_style_model_paths(cache_dir, seed)
+    cache_dir.mkdir(parents=True, exist_ok=True)
     if not (clip_dir / "open_clip_config.json").exists():
-        partial = clip_dir.with_name(clip_dir.name + ".partial")
-        save_clip_folder(tiny_clip(seed), partial, TINY_CLIP_CONFIG)
-        partial.replace(clip_dir)  # nothing half-written under the final name
+        _publish(clip_dir, lambda tmp: save_clip_folder(tiny_clip(seed), tmp, TINY_CLIP_CONFIG),
+                 clip_dir / "open_clip_config.json")
     if not vgg_file.exists():
-        partial = vgg_file.with_name(vgg_file.name + ".partial")
         state = {k: v.contiguous() for k, v in tiny_vgg19(seed).state_dict().items()}
-        save_file(state, str(partial))
-        partial.replace(vgg_file)
+        _publish(vgg_file, lambda tmp: save_file(state, str(tmp)), vgg_file)
     return clip_dir, vgg_file
+
+
+def _publish(target: Path, write, done_marker: Path) -> None:
+    """write(tmp) to a temporary of this process's own, then move it to `target`: nothing half-written
+    under the final name, and two processes saving the same seeded model at once do not collide."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent)) / target.name
+    try:
+        write(tmp)
+        tmp.replace(target)
+    except OSError:
+        if not done_marker.exists():  # not just another process having published it first
+            raise
+    finally:
+        shutil.rmtree(tmp.parent, ignore_errors=True)

@@ -25,6 +25,7 @@ from ..errors import InputError
 from ..gaussians import GaussianScene
 from ..progress import CancelFn, ProgressFn, check_cancel, report, sub_progress
 from ..refine import RefineConfig, TrainingView, refine
+from ..render.settings import RenderSettings
 from ..render.views import render_views_chw
 from .clip_model import ClipModel
 from .config import StylizeConfig
@@ -97,7 +98,8 @@ def stylize_scene(
                           progress=sub_progress(progress, (r + 0.0) / phases, (r + 0.5) / phases))
             targets = [trainer.stylize(i) for i in range(len(views))]
         result.scene = _fit(result.scene, cameras, targets, confidences, fit_config, cancel, device)
-        renders = render_views_chw(result.scene, cameras, device)
+        renders = render_views_chw(result.scene, cameras, device,  # as the fits see it (Mip-Splatting or not)
+                                   settings=RenderSettings(antialiased=result.scene.antialiased))
         if evaluate:
             result.rounds.append(_evaluate(trainer, renders, m.lambda_mimic))
         report(progress, (r + 1) / phases, f"Stylization round {r + 1}/{phases}")
