@@ -144,7 +144,7 @@ def _decode_shn(path, files, shn: dict, n: int, rest: int, limit: int) -> np.nda
     codebook = _codebook(path, shn)
     centroids = _ImageReader(path, files, 0, 64 * palette * rest + (1 << 20)).full(shn["files"][0])
     labels = _ImageReader(path, files, n, limit)(shn["files"][1])
-    label = labels[:, 0].astype(np.int64) + 256 * labels[:, 1]
+    label = labels[:, 0].astype(np.int64) + 256 * labels[:, 1].astype(np.int64)  # numpy 2 keeps uint8: widen both
     if palette <= 0 or label.max() >= palette:
         raise SplatFileError(path, f"SOG shN labels reach {int(label.max())}; the palette holds {palette}.")
     if centroids.shape[1] != 64 * rest or centroids.shape[0] * 64 < palette:
