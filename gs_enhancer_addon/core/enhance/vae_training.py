@@ -49,7 +49,7 @@ from torch import Tensor
 
 from ..devices import resolve_device
 from ..errors import InputError
-from ..models import ModelFiles, ModelSource, quiet_loading, resolve_model
+from ..models import DEFAULT_ENHANCER_REPO, ModelFiles, ModelSource, quiet_loading, resolve_model
 from ..progress import CancelFn, ProgressFn, report
 from ..torchvision_compat import ensure_torchvision_importable
 from .data import WindowPair, load_dataset
@@ -89,7 +89,7 @@ def _vae_config_source(cfg: VaeTrainConfig) -> tuple[Optional[Path], Optional[st
     # a hub repo (e.g. SVD): only vae/config.json, plus the fp16 weights when they are used
     weights = "diffusion_pytorch_model.fp16.safetensors"
     files = (f"{VAE_FOLDER}/config.json",) + ((f"{VAE_FOLDER}/{weights}",) if cfg.from_base_weights else ())
-    root = resolve_model(source, ModelFiles("the base VAE", files, gated=True))
+    root = resolve_model(source, ModelFiles("the base VAE", files, gated=source.repo_id == DEFAULT_ENHANCER_REPO))
     return root / VAE_FOLDER, weights
 
 
