@@ -6,7 +6,7 @@
     python -m gs_enhancer_addon make-pairs CAPTURE DATASET [--views 3,6,9,24] [--iterations N]
     python -m gs_enhancer_addon batch JOBS.toml|JOBS.json [--force]
     every run: [--devices auto|all|cpu|cuda:0,1] [--ray auto|HOST:PORT [--workers N]]
-    python -m gs_enhancer_addon train-enhancer ... / train-decoder ...
+    python -m gs_enhancer_addon train-vae ... / train-enhancer ... / train-decoder ...
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_engine_options(batch)
     batch.set_defaults(func=_run_batch)
 
-    from .core.enhance.cli import add_training_commands  # train-enhancer, train-decoder
+    from .core.enhance.cli import add_training_commands  # train-vae, train-enhancer, train-decoder
 
     add_training_commands(sub)
     return parser

@@ -1,4 +1,4 @@
-"""argparse commands for the trainings: `train-enhancer` and `train-decoder`.
+"""argparse commands for the trainings: `train-vae`, `train-enhancer` and `train-decoder`.
 
 The package CLI wires them with `add_training_commands(subparsers)`; each parsed namespace carries
 `func(args) -> int`.
@@ -11,10 +11,13 @@ import sys
 from dataclasses import fields
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
+BASE_HELP = "base SVD folder or hub id (default: the SVD img2vid-xt repo)"
+
+
+def _add_common(parser: argparse.ArgumentParser, base_help: str = BASE_HELP) -> None:
     parser.add_argument("dataset", help="dataset folder (<window>/input/*.png, <window>/target/*.png)")
     parser.add_argument("output_dir", help="checkpoints and the trained model folder go here")
-    parser.add_argument("--base", help="base SVD folder or hub id (default: the SVD img2vid-xt repo)")
+    parser.add_argument("--base", help=base_help)
     parser.add_argument("--steps", type=int)
     parser.add_argument("--learning-rate", type=float)
     parser.add_argument("--checkpoint-every", type=int)
@@ -51,8 +54,24 @@ def _run_decoder(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_vae(args: argparse.Namespace) -> int:
+    from .vae_training import VaeTrainConfig, train_vae
+
+    result = train_vae(_config(VaeTrainConfig, args), progress=_print_progress)
+    print(f"Trained VAE saved to {result.output}")
+    return 0
+
+
 def add_training_commands(subparsers) -> None:
-    """Register `train-enhancer` and `train-decoder` on an argparse subparsers object."""
+    """Register `train-vae`, `train-enhancer` and `train-decoder` on an argparse subparsers object."""
+    vae = subparsers.add_parser("train-vae", help="train the temporal VAE as an autoencoder (from scratch)")
+    _add_common(vae, "folder with vae/config.json, a VAE folder or a hub id: the VAE config (and, with "
+                     "--from-base-weights, the weights) to start from (default: the tiny enhancer's VAE)")
+    vae.add_argument("--from-base-weights", action="store_true", default=None,
+                     help="start from the base's VAE weights instead of fresh ones")
+    vae.add_argument("--perceptual-weight", type=float)
+    vae.add_argument("--kl-weight", type=float)
+    vae.set_defaults(func=_run_vae)
     enhancer = subparsers.add_parser("train-enhancer", help="train the video UNet's temporal layers and pose embedding")
     _add_common(enhancer)
     enhancer.add_argument("--conditioning-dropout", type=float)

@@ -230,7 +230,9 @@ def _load_decoder(folder: Path, variant: Optional[str], kind: str, dtype: torch.
         return SpatialTemporalDecoder.from_pretrained(folder, use_safetensors=True, variant=variant, torch_dtype=dtype)
     vae = AutoencoderKLTemporalDecoder.from_pretrained(folder, use_safetensors=True, variant=variant,
                                                        torch_dtype=torch.float32)
-    decoder = SpatialTemporalDecoder.from_vae(vae)  # zero-initialized CFW: exactly SVD's decoder
+    # zero-initialized CFW: exactly SVD's decoder; eval() as from_pretrained gives (a new module is in train
+    # mode, where diffusers' attention takes another kernel path: outputs differ in the last bits)
+    decoder = SpatialTemporalDecoder.from_vae(vae).eval()
     # torch's own cast: diffusers' ModelMixin.to() only adds a "kept in float32" warning, and these
     # classes keep no module in float32.
     return torch.nn.Module.to(decoder, dtype=dtype)
