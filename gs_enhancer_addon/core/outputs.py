@@ -14,14 +14,13 @@ verification instead of being renamed into place. numpy + stdlib only (Blender's
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal, Optional, Sequence
 
 from .errors import GsEnhancerError, OutputError
 from .io import WRITE_EXTENSIONS
-from .io._common import current_umask, describe_write_error
+from .io._common import describe_write_error, temporary_beside
 
 OutputKind = Literal["splat", "image", "blend"]
 EXTENSIONS: dict[str, tuple[str, ...]] = {"splat": WRITE_EXTENSIONS, "image": (".png",), "blend": (".blend",)}
@@ -182,12 +181,9 @@ def _make_folders(folder: Path) -> list[Path]:
 
 def _temporary_beside(path: Path) -> Path:
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
+        return temporary_beside(path)
     except OSError as exc:
         raise OutputError(path, f"cannot write into {path.parent} ({describe_write_error(exc, path)}).") from None
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; give the usual permissions
-    return Path(tmp)
 
 
 def _remove_quietly(path: Path, folder: bool = False) -> None:

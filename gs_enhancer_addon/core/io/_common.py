@@ -102,19 +102,26 @@ def current_umask() -> int:
     return _UMASK
 
 
+def temporary_beside(path: Path) -> Path:
+    """A new empty file beside `path` (hidden, `.part` plus the same extension) with the usual
+    permissions (mkstemp makes 0600); OSError as the OS raised it."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~current_umask())
+    return Path(tmp)
+
+
 @contextmanager
 def atomic_path(path: str | Path):
     """Yield a temporary path beside `path` (same extension); it replaces `path` only if the block
     succeeds, so a failed or cancelled write never leaves a half-written file behind."""
     path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
-        os.close(fd)
+        tmp = temporary_beside(path)
     except OSError as exc:
         raise SplatFileError(path, f"cannot write into {path.parent} ({describe_write_error(exc, path)}).") from None
     try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; give the usual permissions
+        yield tmp
         os.replace(tmp, path)
     except BaseException as exc:
         try:
