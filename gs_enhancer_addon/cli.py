@@ -149,17 +149,13 @@ def _connect(args):
 
 def _job_config(args, views_per_segment=None, refine_iterations=None):
     """Command-line options -> JobConfig; the keyword defaults apply where the user gave none."""
-    from .core.job_config import preset_config
+    from .core.job_config import given_or, preset_config
     from .core.model_set import ModelsConfig
 
     return preset_config(args.preset, steps=args.steps, style=args.style, device=args.device,
-                         refine_iterations=_given(args.refine_iterations, refine_iterations),
-                         views_per_segment=_given(args.views_per_segment, views_per_segment),
+                         refine_iterations=given_or(args.refine_iterations, refine_iterations),
+                         views_per_segment=given_or(args.views_per_segment, views_per_segment),
                          models=ModelsConfig.from_cli(args.models))
-
-
-def _given(value, default):
-    return default if value is None else value
 
 
 def _run_job(config, scene, cameras, args):

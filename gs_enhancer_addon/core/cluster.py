@@ -24,7 +24,7 @@ import time
 from concurrent.futures import Future
 from typing import Any, Optional
 
-from .errors import DeviceError, InputError
+from .errors import DeviceError, InputError, first_line
 from .model_cache import ModelCache
 from .stages import StageContext
 from .windows import ItemProcessor, run_item
@@ -55,8 +55,7 @@ def connect(address: str = "auto", *, workers: Optional[int] = None, replacement
         try:
             ray.init(address=None if address == "auto" else address, **options)
         except (ConnectionError, RuntimeError, ValueError) as exc:  # no cluster there, or a bad address
-            reason = (str(exc).splitlines() or [type(exc).__name__])[0]
-            raise DeviceError(f"Ray could not connect to '{address}' ({reason}); start the cluster with "
+            raise DeviceError(f"Ray could not connect to '{address}' ({first_line(exc)}); start the cluster with "
                               "'ray start --head' or check the address.") from None
     try:
         cluster = RayCluster(workers=workers, replacements=replacements)
@@ -220,8 +219,7 @@ class RayPool:
         if isinstance(exc, (exceptions.RayActorError, exceptions.WorkerCrashedError)):
             if worker in self._actors:
                 self._actors.remove(worker)
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            return f"its Ray worker died ({first_line})"
+            return f"its Ray worker died ({first_line(exc)})"
         return None
 
     def replace(self, worker) -> Optional[Any]:

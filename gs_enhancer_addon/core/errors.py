@@ -49,3 +49,10 @@ class Cancelled(GsEnhancerError):
 
     def __init__(self, message: str = "Cancelled by the user."):
         super().__init__(message)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (libraries' messages run to pages), or its type's
+    name when it has none: what a one-line user message quotes."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

@@ -69,16 +69,17 @@ def preset_config(preset: Preset = "balanced", *, steps: Optional[int] = None,
     """Fast / Balanced / Best: diffusion steps, refinement length and views per segment; a None
     override keeps the preset's value (0 is a value, not "unset": refine_iterations=0 skips the
     fine-tuning, views_per_segment=0 is refused). Other keyword arguments set JobConfig fields."""
-    config = JobConfig(enhance=EnhancerConfig(num_inference_steps=_given(steps, PRESET_STEPS[preset])),
-                       refine=RefineConfig(iterations=_given(refine_iterations, PRESET_REFINE_ITERATIONS[preset])))
+    config = JobConfig(enhance=EnhancerConfig(num_inference_steps=given_or(steps, PRESET_STEPS[preset])),
+                       refine=RefineConfig(iterations=given_or(refine_iterations, PRESET_REFINE_ITERATIONS[preset])))
     for name, value in overrides.items():
         setattr(config, name, value)
-    config.trajectory.views_per_segment = _given(views_per_segment, (
+    config.trajectory.views_per_segment = given_or(views_per_segment, (
         config.trajectory.views_per_segment if "trajectory" in overrides else PRESET_VIEWS_PER_SEGMENT[preset]))
     config.stylize.text = style.strip()
     config.check()
     return config
 
 
-def _given(value, default):
+def given_or(value, default):
+    """`value` unless it is None (0 is a value, not "unset")."""
     return default if value is None else value

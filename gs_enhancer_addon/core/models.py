@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-from .errors import ModelNotAvailableError
+from .errors import ModelNotAvailableError, first_line
 from .progress import ProgressFn, report
 
 DEFAULT_ENHANCER_REPO = "stabilityai/stable-video-diffusion-img2vid-xt"  # gated; UNet, VAE, CLIP image encoder
@@ -283,7 +283,7 @@ def file_problem(path: Path) -> Optional[str]:
         else:
             return "not a .json or .safetensors file"
     except Exception as exc:  # noqa: BLE001 - any failure to read is reported as the file's problem
-        return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        return first_line(exc)[:200]
     return None
 
 

@@ -18,7 +18,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ..errors import DeviceError
+from ..errors import DeviceError, first_line
 from .settings import RenderSettings
 
 log = logging.getLogger(__name__)
@@ -117,8 +117,8 @@ def _smoke_render(device: torch.device) -> None:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+    """'TypeError: first line', or the type name alone when the message is empty."""
+    return f"{type(exc).__name__}: {first_line(exc)}" if str(exc).strip() else type(exc).__name__
 
 
 def rasterize_gsplat(
