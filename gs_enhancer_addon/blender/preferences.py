@@ -56,6 +56,8 @@ class GSE_AP_preferences(bpy.types.AddonPreferences):
         description="Which models the enhancement uses",
         items=(
             ("PRETRAINED", "Real Weights", "The sources below (hub ids or local folders)"),
+            ("SMALL", "Small Trained Set", "Built-in enhancer trained on small synthetic scenes (128 x 96 px): "
+                                           "offline; improves splats like those, not real captures at full size"),
             ("TINY", "Tiny Test Models", "Built-in untrained models: runs offline and fast, does not improve images"),
         ),
         default="PRETRAINED",
@@ -171,6 +173,11 @@ def models_config(prefs):
     cache_dir = model_cache_path(prefs)
     if prefs.model_set == "TINY":
         return ModelsConfig(tiny=True, cache_dir=cache_dir)
+    if prefs.model_set == "SMALL":  # the style models are not part of it: the sources below
+        small = ModelsConfig.small(cache_dir=cache_dir)
+        small.clip = ClipSpec(model_name=prefs.clip_model, pretrained=prefs.clip_pretrained)
+        small.vgg, small.offline = VggSpec(source=prefs.vgg_source), not bpy.app.online_access
+        return small
     token = prefs.hub_token or None
     optional = lambda path: ModelSource(bpy.path.abspath(path), token=token) if path else None  # noqa: E731
     enhancer = EnhancerSources(base=ModelSource(prefs.enhancer_source, token=token),

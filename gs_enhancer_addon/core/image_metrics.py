@@ -97,3 +97,9 @@ def psnr(
     """Peak signal-to-noise ratio 10 log10(L^2 / MSE) over all pixels and channels."""
     mse = torch.mean((a.to(torch.float64) - b.to(torch.float64)) ** 2)
     return (10.0 * torch.log10(data_range**2 / mse.clamp_min(1e-20))).to(a.dtype)
+
+
+def mean_psnr(a, b, *, data_range: float = 1.0) -> float:  # a, b: [V, H, W, C] arrays or tensors
+    """The mean over views of each view's PSNR (dB): how novel-view results are reported (3DGS)."""
+    a, b = torch.as_tensor(a), torch.as_tensor(b)
+    return float(torch.stack([psnr(x, y, data_range=data_range) for x, y in zip(a, b)]).mean())

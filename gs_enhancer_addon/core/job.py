@@ -229,12 +229,20 @@ class EnhanceJob:
 
     # -- 6 ------------------------------------------------------------------------------------
     def _refine(self, scene, generated, trajectory, ctx: StageContext) -> GaussianScene:
-        from .refine import TrainingView, refine
+        from .refine import refine
 
-        is_ref = trajectory.is_reference
-        views = [TrainingView(camera=cam, image=generated[i], confidence=float(trajectory.confidence[i]),
-                              is_reference=bool(is_ref[i])) for i, cam in enumerate(trajectory.cameras)]
-        return refine(scene, views, self.config.refine, progress=ctx.progress, cancel=ctx.cancel, device=ctx.device)
+        return refine(scene, training_views(generated, trajectory), self.config.refine, progress=ctx.progress,
+                      cancel=ctx.cancel, device=ctx.device)
+
+
+def training_views(generated: np.ndarray, trajectory: Trajectory) -> list:  # [V, H, W, 3] -> V TrainingViews
+    """The fine-tuning's supervision: every frame of the path with its image-level confidence
+    (references: their photos, confidence 1)."""
+    from .refine import TrainingView
+
+    is_ref = trajectory.is_reference
+    return [TrainingView(camera=cam, image=generated[i], confidence=float(trajectory.confidence[i]),
+                         is_reference=bool(is_ref[i])) for i, cam in enumerate(trajectory.cameras)]
 
 
 MAX_LOG_SCALE = 12.0  # splat sizes beyond e^12 (160 000 units) are clamped: larger ones overflow float32

@@ -5,7 +5,7 @@ per stage, composed here; Blender properties and the CLI convert to it in one fu
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Optional
 
 from .enhance.config import EnhancerConfig
@@ -68,11 +68,17 @@ def preset_config(preset: Preset = "balanced", *, steps: Optional[int] = None,
                   style: str = "", **overrides) -> JobConfig:
     """Fast / Balanced / Best: diffusion steps, refinement length and views per segment; a None
     override keeps the preset's value (0 is a value, not "unset": refine_iterations=0 skips the
-    fine-tuning, views_per_segment=0 is refused). Other keyword arguments set JobConfig fields."""
+    fine-tuning, views_per_segment=0 is refused). Other keyword arguments set JobConfig fields.
+    The model set's recommended enhancer settings (its MANIFEST.json) replace the preset's, except
+    the `steps` given here."""
     config = JobConfig(enhance=EnhancerConfig(num_inference_steps=given_or(steps, PRESET_STEPS[preset])),
                        refine=RefineConfig(iterations=given_or(refine_iterations, PRESET_REFINE_ITERATIONS[preset])))
     for name, value in overrides.items():
         setattr(config, name, value)
+    recommended = dict(config.models.recommended)  # the model set's own settings (e.g. the small set's few steps)
+    if steps is not None:
+        recommended.pop("num_inference_steps", None)  # the user's choice wins
+    config.enhance = replace(config.enhance, **recommended)
     config.trajectory.views_per_segment = given_or(views_per_segment, (
         config.trajectory.views_per_segment if "trajectory" in overrides else PRESET_VIEWS_PER_SEGMENT[preset]))
     config.stylize.text = style.strip()

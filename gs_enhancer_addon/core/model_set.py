@@ -7,8 +7,15 @@ The tiny set is built from config with seeded random weights, saved once under t
 and loaded back through the same loading code as real weights, so the demo and the tests run
 the real code paths offline. It is untrained: the pipeline runs end to end, images do not improve.
 
+The small set ships inside the add-on (`models/small-synthetic/`): a small enhancer trained from
+scratch on procedural Blender scenes by scripts/enhancer_proof.py (docs/benchmarks.md). It improves
+low-view splats like those scenes (128 x 96 px) and is not meant for real captures at full size.
+A set folder may hold a MANIFEST.json; its "recommended" enhancer settings (diffusion steps,
+guidance) replace the preset's (core/job_config.py), and its "note" is shown with every result.
+
 `--models` on the command line (and the add-on preferences) map here:
   tiny        the tiny set (default offline);
+  small       the small trained set shipped with the add-on (a local folder);
   hub         the public default repos (core/enhance/config.py, core/stylize/config.py);
   FOLDER      a folder holding `enhancer/` (diffusers layout), optionally `clip/` (open_clip
               folder) and `vgg19/` (a .safetensors file, or a folder with
@@ -26,6 +33,9 @@ from .errors import InputError
 from .models import ModelLocation, ModelSource, locate_model, resolve_model
 from .stylize.config import ClipSpec, StylizeConfig, VggSpec
 
+SMALL_SET_DIR = Path(__file__).resolve().parents[1] / "models" / "small-synthetic"
+MANIFEST = "MANIFEST.json"
+
 TINY_NOTE = ("The models are the tiny, untrained offline set: every stage ran for real, but the images are not "
              "improved. Point --models (or the add-on preferences) at real weights for useful results.")
 
@@ -40,6 +50,8 @@ class ModelsConfig:
     cache_dir: Optional[Path] = None  # hub download folder; None: $GS_ENHANCER_MODEL_CACHE, else the standard
     #                                   Hugging Face cache (which is always searched too; core/models.py)
     seed: int = 0  # the tiny set's seed
+    recommended: dict = field(default_factory=dict)  # EnhancerConfig values the set's MANIFEST.json recommends
+    note: Optional[str] = None  # what the set can and cannot do (its MANIFEST.json), shown with results
 
     @classmethod
     def from_cli(cls, value: str) -> "ModelsConfig":
@@ -47,7 +59,20 @@ class ModelsConfig:
             return cls(tiny=True)
         if value == "hub":
             return cls(tiny=False)
+        if value == "small":
+            return cls.small()
         return cls.from_folder(Path(value))
+
+    @classmethod
+    def small(cls, cache_dir: Optional[Path] = None) -> "ModelsConfig":
+        """The small set trained on synthetic scenes, shipped with the add-on (a local folder: offline).
+        It has no style models: a style run uses the default CLIP/VGG sources."""
+        if not (SMALL_SET_DIR / "enhancer" / "model_index.json").is_file():
+            raise InputError(f"The small trained model set is not in this install ({SMALL_SET_DIR}); "
+                             "reinstall the add-on or use another model set.")
+        config = cls.from_folder(SMALL_SET_DIR)
+        config.cache_dir = cache_dir
+        return config
 
     @classmethod
     def from_folder(cls, folder: Path) -> "ModelsConfig":
@@ -60,6 +85,8 @@ class ModelsConfig:
             config.clip = ClipSpec(model_name=str(folder / "clip"))
         if (folder / "vgg19").exists():
             config.vgg = VggSpec(source=str(folder / "vgg19"))
+        if (folder / MANIFEST).is_file():
+            config.recommended, config.note = _read_manifest(folder / MANIFEST)
         return config
 
     def offline_now(self) -> bool:
@@ -128,7 +155,25 @@ class ModelsConfig:
                 for need in self._requirements(True, True, True)]
 
     def notes(self) -> list[str]:
-        return [TINY_NOTE] if self.tiny else []
+        return [TINY_NOTE] if self.tiny else [self.note] if self.note else []
 
 
-__all__ = ["ModelsConfig", "TINY_NOTE"]
+def _read_manifest(path: Path) -> tuple[dict, Optional[str]]:
+    """(recommended EnhancerConfig values, note) of a model set's MANIFEST.json; InputError if unusable."""
+    import json
+    from dataclasses import fields
+
+    from .enhance.config import EnhancerConfig
+
+    try:
+        manifest = json.loads(path.read_text())
+        recommended = dict(manifest.get("recommended", {}))
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise InputError(f"{path} cannot be read ({exc}).") from None
+    unknown = set(recommended) - {f.name for f in fields(EnhancerConfig)}
+    if unknown:
+        raise InputError(f"{path} recommends unknown enhancer settings {sorted(unknown)}.")
+    return recommended, manifest.get("note")
+
+
+__all__ = ["ModelsConfig", "SMALL_SET_DIR", "TINY_NOTE"]

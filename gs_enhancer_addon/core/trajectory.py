@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -88,21 +88,29 @@ def trajectory_from_references(references: Sequence[Camera], config: TrajectoryC
     return Trajectory(cameras, ref_idx, confidence, windows)
 
 
-def trajectory_from_samples(samples: Sequence[Camera], config: TrajectoryConfig | None = None) -> Trajectory:
+def trajectory_from_samples(samples: Sequence[Camera], config: TrajectoryConfig | None = None,
+                            references: Optional[Sequence[int]] = None) -> Trajectory:
     """A trajectory from a densely sampled path (an animated camera, one Camera per sampled frame).
 
     Every (T+1)-th sample is a reference (samples 0, T+1, 2(T+1), ...), and the last sample is
-    always one, so the last window can hold fewer than T novel views. `closed_loop` is ignored.
+    always one, so the last window can hold fewer than T novel views. `references`: the reference
+    samples' indices instead (increasing, first and last included; e.g. the photos a low-view splat
+    was fitted to). `closed_loop` is ignored.
     """
     config = config or TrajectoryConfig()
     samples = list(samples)
     if len(samples) < 2:
         raise InputError("The animated camera path needs at least two sampled frames; widen the frame range or lower the stride.")
     _check_same_size(samples)
-    step = config.views_per_segment + 1
-    ref_idx = list(range(0, len(samples), step))
-    if ref_idx[-1] != len(samples) - 1:
-        ref_idx.append(len(samples) - 1)
+    if references is None:
+        ref_idx = list(range(0, len(samples), config.views_per_segment + 1))
+        if ref_idx[-1] != len(samples) - 1:
+            ref_idx.append(len(samples) - 1)
+    else:
+        ref_idx = [int(i) for i in references]
+        if ref_idx[0] != 0 or ref_idx[-1] != len(samples) - 1 or any(b <= a for a, b in zip(ref_idx, ref_idx[1:])):
+            raise InputError(f"Reference samples must increase from the first sample (0) to the last "
+                             f"({len(samples) - 1}); got {ref_idx}.")
     ref_number = {i: k for k, i in enumerate(ref_idx)}
     cameras = [
         _as_reference(c, ref_number[i]) if i in ref_number else _with_metadata(c, reference=False)

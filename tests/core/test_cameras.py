@@ -224,3 +224,14 @@ def test_samples_become_windows_with_a_short_last_one():
     assert traj.confidence[1] < traj.confidence[2]
     with pytest.raises(InputError, match="at least two sampled frames"):
         trajectory_from_samples(samples[:1])
+
+
+def test_samples_with_given_references_cut_windows_between_them():
+    samples = [cam((4 * math.cos(a), 4 * math.sin(a), 1.0), name=f"f{i}") for i, a in enumerate(np.linspace(0, 2, 10))]
+    traj = trajectory_from_samples(samples, references=[0, 3, 9])  # e.g. the photos a low-view splat saw
+    assert traj.reference_indices == [0, 3, 9] and traj.is_reference.nonzero()[0].tolist() == [0, 3, 9]
+    assert [w.indices for w in traj.windows] == [(0, 1, 2, 3), (3, 4, 5, 6, 7, 8, 9)]
+    assert np.all(traj.confidence[[0, 3, 9]] == 1.0) and np.all(traj.confidence[[1, 2, 4, 5]] < 1.0)
+    for bad in ([1, 9], [0, 5], [0, 5, 5, 9]):
+        with pytest.raises(InputError, match="increase from the first sample"):
+            trajectory_from_samples(samples, references=bad)

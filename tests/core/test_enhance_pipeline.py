@@ -3,6 +3,8 @@ AutoencoderKLTemporalDecoder, CLIPVisionModelWithProjection, EulerDiscreteSchedu
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -52,6 +54,16 @@ def test_per_frame_clip_conditioning_changes_only_that_frame(pipe):
     differs = (a - b).abs().flatten(1).amax(dim=1) > 1e-6
     assert differs.tolist() == [False, False, True, False]
     assert not torch.allclose(a[1], a[2])  # the frames really get their own embeddings
+
+
+def test_repeated_clip_ablation_gives_every_frame_the_first_references_embedding(pipe):
+    frames = window(frames=4)
+    generator = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    cpu = torch.device("cpu")
+    own = pipe._encode_window(frames, FAST, cpu, False, generator())[0]  # [1, F, 1, D]
+    repeated = pipe._encode_window(frames, replace(FAST, per_frame_clip=False), cpu, False, generator())[0]
+    assert torch.equal(repeated, own[:, :1].expand_as(own)) and not torch.equal(repeated, own)
+    assert not torch.equal(pipe(frames, replace(FAST, per_frame_clip=False)), pipe(frames, FAST))
 
 
 def test_unet_blocks_receive_per_frame_embeddings(pipe):

@@ -3,6 +3,8 @@ on tiny real diffusers/transformers components."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import math
 from contextlib import contextmanager
 
@@ -108,6 +110,9 @@ def test_trained_pose_embedding_changes_frames_and_round_trips_with_the_unet_fol
     for a, b in zip(loaded.pose_embedding.parameters(), pipe.pose_embedding.parameters()):
         assert torch.equal(a, b)
     assert torch.equal(loaded(frames, FAST, cameras=cams), posed)
+    # the ablation switch: the same window without its cameras, bit for bit
+    unposed = replace(FAST, pose_conditioning=False)
+    assert torch.equal(pipe(frames, unposed, cameras=cams), pipe(frames, FAST))
 
 
 def test_stock_unet_folder_without_pose_embedding_loads_zero(tmp_path):

@@ -158,3 +158,24 @@ def test_train_enhancer_all_layers_trains_spatial_layers_too(posed_dataset, tmp_
     with pytest.raises(InputError, match="layers"):
         train_enhancer(EnhancerTrainConfig(dataset=str(posed_dataset), output_dir=str(tmp_path / "bad"), steps=1,
                                            device="cpu", layers="spatial"), pipe=pipe)
+
+
+def test_long_windows_are_subsampled_keeping_both_references_and_the_order():
+    from gs_enhancer_addon.core.enhance.data import WindowPair
+    from gs_enhancer_addon.core.enhance.training import subsample_window
+
+    frames = torch.arange(10.0).view(10, 1, 1, 1).expand(10, 3, 4, 4)
+    pair = WindowPair("w", frames, frames + 100, cameras=list(range(10)))
+    assert subsample_window(pair, None, torch.Generator()) is pair
+    assert subsample_window(pair, 10, torch.Generator()) is pair
+    gen = torch.Generator().manual_seed(0)
+    picks = set()
+    for _ in range(20):
+        short = subsample_window(pair, 5, gen)
+        kept = short.inputs[:, 0, 0, 0].long().tolist()
+        assert len(kept) == 5 and kept[0] == 0 and kept[-1] == 9 and kept == sorted(set(kept))
+        assert short.targets[:, 0, 0, 0].long().tolist() == [k + 100 for k in kept] and short.cameras == kept
+        picks.add(tuple(kept))
+    assert len(picks) > 5  # a new subset each step
+    with pytest.raises(InputError, match="at least 3"):
+        EnhancerTrainConfig(dataset="d", output_dir="o", max_frames=2)

@@ -25,6 +25,8 @@ def _add_common(parser: argparse.ArgumentParser, base_help: str = BASE_HELP) -> 
                         help="start from step 0 even if checkpoints exist")
     parser.add_argument("--device", help="auto, cpu or cuda")
     parser.add_argument("--max-pixels", type=int)
+    parser.add_argument("--max-frames", type=int, help="train on at most this many frames of a window per step "
+                                                        "(both references kept; default: whole windows)")
     parser.add_argument("--seed", type=int)
 
 
@@ -75,6 +77,8 @@ def add_training_commands(subparsers) -> None:
     enhancer = subparsers.add_parser("train-enhancer", help="train the video UNet's temporal layers and pose embedding")
     _add_common(enhancer)
     enhancer.add_argument("--conditioning-dropout", type=float)
+    enhancer.add_argument("--p-mean", type=float, help="mean of log(sigma) in training (default 0.7, as SVD)")
+    enhancer.add_argument("--p-std", type=float, help="std of log(sigma) in training (default 1.6, as SVD)")
     enhancer.add_argument("--layers", choices=("temporal", "all"),
                           help="temporal (default: temporal layers + pose embedding, for real SVD weights) or "
                                "all (every UNet weight, for a small model trained from scratch)")

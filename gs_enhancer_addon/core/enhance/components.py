@@ -79,6 +79,40 @@ def dummy_components(seed: int = 0, num_frames: int = 4) -> dict:
     )
 
 
+def small_components(seed: int = 0, num_frames: int = 12) -> dict:
+    """The small set's architecture (issue 20), freshly initialised and seeded: what
+    `scripts/enhancer_proof.py` trains from scratch on synthetic scenes (128 x 96 px frames).
+
+    - VAE: 3 blocks (32, 64, 64 channels), 4x down-sampling, 4 latent channels (1.0M parameters);
+    - UNet: 3 blocks (32, 64, 64), cross-attention and the mid block only at 1/8 and 1/16 of the
+      frame (no attention at the largest latent size: CPU training cost), 3.2M parameters;
+    - CLIP image encoder: 2 layers, 64 wide (the UNet's cross-attention width); it is never
+      trained (SVD freezes its CLIP too), so here it is a fixed random feature of each frame.
+    """
+    torch.manual_seed(seed)
+    unet = UNetSpatioTemporalConditionModel(
+        sample_size=32, in_channels=8, out_channels=4, block_out_channels=(32, 64, 64),
+        down_block_types=("DownBlockSpatioTemporal", "CrossAttnDownBlockSpatioTemporal",
+                          "CrossAttnDownBlockSpatioTemporal"),
+        up_block_types=("CrossAttnUpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal", "UpBlockSpatioTemporal"),
+        addition_time_embed_dim=16, projection_class_embeddings_input_dim=48, layers_per_block=1,
+        cross_attention_dim=64, num_attention_heads=(1, 2, 2), num_frames=num_frames,
+    )
+    vae = AutoencoderKLTemporalDecoder(
+        block_out_channels=(32, 64, 64), down_block_types=("DownEncoderBlock2D",) * 3, latent_channels=4,
+        layers_per_block=1, sample_size=128,
+    )
+    image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=64, projection_dim=64, num_hidden_layers=2, num_attention_heads=4, image_size=32,
+        patch_size=8, intermediate_size=128,
+    ))
+    processor = CLIPImageProcessor(crop_size={"height": 32, "width": 32}, size={"shortest_edge": 32})
+    return dict(
+        unet=unet, decoder=SpatialTemporalDecoder.from_vae(vae), image_encoder=image_encoder.eval(),
+        feature_extractor=processor, scheduler=EulerDiscreteScheduler(**SVD_SCHEDULER_CONFIG),
+    )
+
+
 def ensure_tiny_enhancer(cache_dir: str | Path, seed: int = 0) -> Path:
     """Save the tiny components once under `cache_dir` and return that folder (diffusers layout)."""
     folder = Path(cache_dir) / f"{TINY_FOLDER_NAME}-seed{seed}"

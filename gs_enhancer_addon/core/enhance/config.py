@@ -30,6 +30,10 @@ class EnhancerConfig:
     decode_chunk_size: int = 8  # frames decoded at once (smaller = less memory, see sizing notes)
     fusion_weight: float = 0.5  # CFW weight w (StableSR's fidelity/quality trade-off; 0 = base decoder)
     color_correction: bool = True  # match every generated frame's per-channel mean/std to reference a
+    per_frame_clip: bool = True  # each frame's own CLIP embedding (3DGS-Enhancer); False: SVD's one embedding
+    #   of reference a repeated for every frame (an ablation in docs/benchmarks.md)
+    pose_conditioning: bool = True  # condition frames on their cameras when the window has them (pose.py);
+    #   False: ignore the cameras (an ablation)
     max_pixels: int = 576 * 1024  # larger windows are downscaled to this area (SVD-xt's trained size)
     precision: Precision = "auto"  # "auto": bfloat16 on CUDA when supported, else float16; float32 on CPU
     offload: Offload = "none"  # "model": keep components on the CPU, move each to the GPU only while used

@@ -133,6 +133,7 @@ class EnhancerPipeline(DiffusionPipeline):
     ) -> Tensor:  # [T+2, 3, H, W] float32 in [0, 1], on the CPU
         config = config or EnhancerConfig()
         frames = check_window(window)
+        cameras = cameras if config.pose_conditioning else None
         if cameras is not None and len(cameras) != frames.shape[0]:
             raise InputError(f"Pose conditioning needs one camera per frame: {len(cameras)} cameras, "
                              f"{frames.shape[0]} frames.")
@@ -160,7 +161,9 @@ class EnhancerPipeline(DiffusionPipeline):
         """Per-frame CLIP embeddings [1, F, 1, D], conditioning latents [1, F, C, h, w] (noise-augmented,
         unscaled mode, as SVD) and the references' clean scaled latents [2, C, h, w]."""
         with self._placed(self.image_encoder, device, offload):
-            embeddings = encode_frames_clip(self.image_encoder, self.feature_extractor, x.to(device))
+            embeddings = encode_frames_clip(self.image_encoder, self.feature_extractor, x.to(device))  # [F, 1, D]
+        if not config.per_frame_clip:
+            embeddings = embeddings[:1].expand_as(embeddings)  # SVD: the first frame's embedding for all
         pixels = x * 2.0 - 1.0
         noisy = pixels + config.noise_aug_strength * torch.randn(pixels.shape, generator=generator)
         with self._placed(self.decoder, device, offload):

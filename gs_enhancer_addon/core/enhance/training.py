@@ -64,12 +64,19 @@ class TrainCommon:
     device: str = "auto"  # "auto": CUDA when present, else CPU
     mixed_precision: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     max_pixels: int = 576 * 1024  # windows above this area are downscaled (sizing rule)
+    max_frames: Optional[int] = None  # longer windows: a random subset of their frames per step (both
+    #   references and the frame order kept; see subsample_window); None = whole windows
     seed: int = 0  # data order and noise
+
+    def __post_init__(self) -> None:
+        if self.max_frames is not None and self.max_frames < 3:
+            raise InputError("max_frames must be at least 3 (two references and one render).")
 
 
 @dataclass
 class EnhancerTrainConfig(TrainCommon):
-    p_mean: float = 0.7  # log-normal sigma sampling mean (SVD/EDM training)
+    p_mean: float = 0.7  # log-normal sigma sampling mean (SVD/EDM training; higher trains more at the
+    #   large noise levels that few-step sampling starts from)
     p_std: float = 1.6  # log-normal sigma sampling std
     conditioning_dropout: float = 0.1  # probability of dropping CLIP + latent conditioning (enables CFG)
     noise_aug_strength: float = 0.02  # noise on the conditioning frames, as at inference
@@ -122,6 +129,19 @@ class StepState:
 
     step: int = 0  # the global step being computed; set by the loop
     last: Optional[tuple[Tensor, Tensor]] = None  # train_decoder: (decoded, target) for the discriminator update
+
+
+def subsample_window(pair: WindowPair, max_frames: Optional[int], generator: torch.Generator) -> WindowPair:
+    """`pair` itself when it has at most `max_frames` frames; else both references and a random sorted
+    subset of its renders (with their cameras): the same window seen with wider steps between views,
+    which bounds the cost of one step (the temporal layers see any length, as at inference)."""
+    count = pair.inputs.shape[0]
+    if max_frames is None or count <= max_frames:
+        return pair
+    middle = (torch.randperm(count - 2, generator=generator)[:max_frames - 2] + 1).sort().values.tolist()
+    keep = [0, *middle, count - 1]
+    cameras = None if pair.cameras is None else [pair.cameras[i] for i in keep]
+    return WindowPair(pair.name, pair.inputs[keep], pair.targets[keep], cameras)
 
 
 def _prepare(pair: WindowPair, multiple: int, max_pixels: int, device) -> tuple[Tensor, Tensor]:
@@ -278,7 +298,7 @@ def _loop(cfg, data, start, step_loss, optimizers, params, modules, opt_states, 
     for step in range(start, cfg.steps):
         check_cancel(cancel)
         state.step = step
-        loss = step_loss(data[order[step]], gen, state)
+        loss = step_loss(subsample_window(data[order[step]], cfg.max_frames, gen), gen, state)
         if not torch.isfinite(loss):
             raise InputError(f"The training loss became {loss.item()} at step {step}; lower the learning rate.")
         for opt in optimizers:

@@ -1,0 +1,441 @@
+"""Does Enhance make a splat better? Data, training and evaluation of the small enhancer set, from scratch.
+
+    python scripts/enhancer_proof.py [--work outputs/proof] [--stages all] [--jobs 2]
+
+Stages (each resumes: finished parts are kept, so an interrupted run is continued by running it again):
+  captures  Blender renders the synthetic scenes (scripts/make_synthetic_captures.py): --train-scenes
+            (seeds 0..) and --heldout-scenes (seeds 100..), 48 views at 128 x 96 each.
+  pairs     `make-pairs` on every scene (reference counts --views, low-view fits of --fit-iterations
+            from --random-points random Gaussians), --jobs scenes at a time; training scenes into
+            pairs/train (the dataset), held-out scenes into pairs/heldout (only their low-view splats
+            and reference lists are used).
+  base      the small architecture with fresh seeded weights (components.small_components) saved as
+            `fresh/` (the "untrained" ablation) and its VAE config as `fresh-vae/`.
+  vae       `train-vae` from scratch on the training windows -> runs/vae; `stage-vae/` = fresh/ with it.
+  unet      `train-enhancer --layers all` (every UNet weight and the pose embedding) -> runs/unet.
+  decoder   `train-decoder` (temporal decoder + CFW) -> runs/decoder.
+  assemble  `small/enhancer/`: the trained UNet, pose embedding and decoder with the fixed CLIP encoder,
+            weights stored as float16, and `small/MANIFEST.json` (hashes, commands, seeds, times).
+  evaluate  on the held-out scenes' held-out views (every photo that is not a reference of the
+            low-view splat): (a) the low-view splat; (b) Enhance (enhancement + confidence-aware
+            fine-tuning, the add-on's job) with the trained set; one-change ablations of (b); the
+            enhanced frames alone. Writes --json (docs/bench/enhancer-proof.json).
+  ship      copies small/ to the add-on's built-in model folder (gs_enhancer_addon/models/) and one
+            held-out scene (photos, cameras, low-view splat) to the demo's sample folder.
+
+Every command run is printed and recorded in small/MANIFEST.json; stage times go to <work>/times.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+STAGES = ("captures", "pairs", "base", "vae", "unet", "decoder", "assemble", "evaluate", "ship")
+HELDOUT_SEED = 100
+PYTHON = sys.executable
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def run(command: list[str], *, threads: int | None = None, log: Path | None = None) -> None:
+    """Run one command (printed), optionally with `threads` CPU threads; raise if it fails."""
+    env = dict(os.environ)
+    if threads is not None:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    print("$ " + " ".join(command), flush=True)
+    with open(log, "a") if log else open(os.devnull, "w") as sink:
+        done = subprocess.run(command, cwd=ROOT, env=env, stdout=sink if log else None, stderr=subprocess.STDOUT if log else None)
+    if done.returncode:
+        raise SystemExit(f"failed ({done.returncode}): {' '.join(command)}" + (f"; see {log}" if log else ""))
+
+
+def cli(*args: str) -> list[str]:
+    return [PYTHON, "-m", "gs_enhancer_addon", *args]
+
+
+class Times:
+    """Wall seconds per stage, kept across resumed runs (<work>/times.json)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.data = json.loads(path.read_text()) if path.is_file() else {}
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.data[stage] = round(self.data.get(stage, 0.0) + seconds, 1)
+        self.path.write_text(json.dumps(self.data, indent=1))
+
+
+def scene_names(count: int, first_seed: int) -> list[str]:
+    return [f"scene_{first_seed + k:03d}" for k in range(count)]
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def machine() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()}-core {cpu} CPU, {memory:.0f} GiB, {gpu}; torch {torch.__version__}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+
+def stage_captures(args, work: Path) -> None:
+    for split, count, seed in (("train", args.train_scenes, 0), ("heldout", args.heldout_scenes, HELDOUT_SEED)):
+        todo = [k for k in range(count) if not (work / "captures" / split / f"scene_{seed + k:03d}" / "truth.json").is_file()]
+
+        def one(k: int, split=split, seed=seed) -> None:
+            run([PYTHON, "scripts/make_synthetic_captures.py", "--out", str(work / "captures" / split), "--seed",
+                 str(seed), "--first", str(k), "--scenes", "1"], log=work / "logs" / f"captures-{split}.log")
+
+        with ThreadPoolExecutor(args.jobs) as pool:
+            list(pool.map(one, todo))
+
+
+def pairs_command(args, capture: Path, out: Path) -> list[str]:
+    return cli("make-pairs", str(capture), str(out), "--views", args.views, "--iterations", str(args.fit_iterations),
+               "--random-points", str(args.random_points), "--device", "cpu", "--seed", "0")
+
+
+def stage_pairs(args, work: Path) -> None:
+    jobs = [(work / "captures" / split / name, work / "pairs" / split)
+            for split, names in (("train", scene_names(args.train_scenes, 0)),
+                                 ("heldout", scene_names(args.heldout_scenes, HELDOUT_SEED)))
+            for name in names]
+    with ThreadPoolExecutor(args.jobs) as pool:  # one thread per process: the scenes run side by side
+        list(pool.map(lambda job: run(pairs_command(args, *job), threads=1, log=work / "logs" / "pairs.log"), jobs))
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+
+def stage_base(args, work: Path) -> None:
+    from gs_enhancer_addon.core.enhance.components import small_components
+    from gs_enhancer_addon.core.enhance.pipeline import EnhancerPipeline
+
+    if (work / "fresh" / "model_index.json").is_file():
+        return
+    components = small_components(seed=0)
+    components["decoder"].vae.save_pretrained(work / "fresh-vae", safe_serialization=True)
+    EnhancerPipeline(**components).save_pretrained(work / "fresh")
+
+
+def train_command(kind: str, args, work: Path) -> list[str]:
+    dataset, runs = str(work / "pairs" / "train"), work / "runs"
+    common = ["--device", "cpu", "--max-frames", str(args.max_frames), "--checkpoint-every", "100", "--seed", "0"]
+    if kind == "vae":
+        return cli("train-vae", dataset, str(runs / "vae"), "--base", str(work / "fresh-vae"),
+                   "--steps", str(args.vae_steps), "--learning-rate", "2e-4", *common)
+    if kind == "unet":
+        return cli("train-enhancer", dataset, str(runs / "unet"), "--base", str(work / "stage-vae"), "--layers", "all",
+                   "--steps", str(args.unet_steps), "--learning-rate", "2e-4", "--p-mean", str(args.p_mean),
+                   "--p-std", str(args.p_std), *common)
+    return cli("train-decoder", dataset, str(runs / "decoder"), "--base", str(work / "stage-vae"),
+               "--steps", str(args.decoder_steps), "--learning-rate", "1e-4", "--disc-start",
+               str(args.decoder_steps // 2), *common)
+
+
+def stage_train(kind: str, args, work: Path) -> None:
+    output = {"vae": work / "runs" / "vae" / "vae", "unet": work / "runs" / "unet" / "unet",
+              "decoder": work / "runs" / "decoder" / "decoder"}[kind]
+    if not output.is_dir():
+        run(train_command(kind, args, work), log=work / "logs" / f"train-{kind}.log")
+    if kind == "vae":  # the base of the next two trainings: fresh/ with the trained VAE, no decoder/
+        stage = work / "stage-vae"
+        shutil.rmtree(stage, ignore_errors=True)
+        shutil.copytree(work / "fresh", stage, ignore=shutil.ignore_patterns("decoder"))
+        shutil.copytree(output, stage / "vae")
+
+
+def stage_assemble(args, work: Path) -> None:
+    """small/enhancer/: fresh/'s CLIP, processor and scheduler; the trained UNet (+ pose embedding) and
+    decoder; every weight stored as float16 (half the size; the loader casts to the run's precision)."""
+    import torch
+
+    from gs_enhancer_addon.core.enhance.decoder import SpatialTemporalDecoder
+    from gs_enhancer_addon.core.enhance.pose import POSE_FOLDER, PoseEmbedding
+    from gs_enhancer_addon.core.models import quiet_loading
+    from diffusers import UNetSpatioTemporalConditionModel
+    from transformers import CLIPVisionModelWithProjection
+
+    out = work / "small" / "enhancer"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    for name in ("model_index.json", "feature_extractor", "scheduler"):
+        source = work / "fresh" / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, out / name)
+    def save_half(module, folder: Path) -> None:  # float16 weights under the plain file name
+        torch.nn.Module.to(module, torch.float16).save_pretrained(folder, safe_serialization=True)
+
+    with quiet_loading():
+        trained_unet = work / "runs" / "unet" / "unet"
+        save_half(UNetSpatioTemporalConditionModel.from_pretrained(trained_unet), out / "unet")
+        save_half(PoseEmbedding.from_pretrained(trained_unet / POSE_FOLDER), out / "unet" / POSE_FOLDER)
+        save_half(SpatialTemporalDecoder.from_pretrained(work / "runs" / "decoder" / "decoder"), out / "decoder")
+        save_half(CLIPVisionModelWithProjection.from_pretrained(work / "fresh" / "image_encoder"),
+                  out / "image_encoder")
+    write_manifest(args, work)
+
+
+def write_manifest(args, work: Path) -> None:
+    times = Times(work / "times.json").data
+    files = sorted(p for p in (work / "small" / "enhancer").rglob("*") if p.is_file())
+    manifest = {
+        "name": "small, trained on synthetic scenes",
+        "format": "gs-enhancer-model-set", "version": 1,
+        "what": "3DGS-Enhancer's video enhancer at small scale (128 x 96 px frames, a 3.2M-parameter "
+                "UNet, a 1M-parameter VAE), trained from scratch on CPU on 20 procedural Blender scenes; "
+                "the CLIP image encoder is fixed random (never trained). See docs/benchmarks.md.",
+        "recommended": {"num_inference_steps": args.steps, "max_guidance_scale": args.guidance,
+                        "min_guidance_scale": min(1.0, args.guidance)},
+        "made_by": "python scripts/enhancer_proof.py " + " ".join(args.argv),
+        "commands": {
+            "pairs": " ".join(pairs_command(args, Path("<capture>"), Path("<pairs>"))),
+            **{kind: " ".join(train_command(kind, args, Path("<work>"))) for kind in ("vae", "unet", "decoder")},
+        },
+        "seeds": {"train_scenes": [0, args.train_scenes - 1], "heldout_scenes": [HELDOUT_SEED,
+                  HELDOUT_SEED + args.heldout_scenes - 1], "weights": 0, "training": 0},
+        "training_seconds": {k: times[k] for k in ("vae", "unet", "decoder") if k in times},
+        "machine": machine(),
+        "files": {str(p.relative_to(work / "small")): sha256(p) for p in files},
+    }
+    (work / "small" / "MANIFEST.json").write_text(json.dumps(manifest, indent=1))
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+
+
+def variants(args) -> dict[str, tuple[str, dict, dict]]:
+    """name -> (model set, EnhancerConfig changes, RefineConfig changes): (b) and its one-change ablations."""
+    return {
+        "full": ("small", {}, {}),
+        "untrained": ("fresh", {}, {}),
+        "no_pose": ("small", {"pose_conditioning": False}, {}),
+        "repeated_clip": ("small", {"per_frame_clip": False}, {}),
+        "cfw_off": ("small", {"fusion_weight": 0.0}, {}),
+        "color_correction_off": ("small", {"color_correction": False}, {}),
+        "uniform_confidence": ("small", {}, {"pixel_confidence": False, "image_confidence": False}),
+    }
+
+
+def view_metrics(images, photos, indices) -> tuple[float, float]:
+    """Mean PSNR and SSIM over the views `indices` ([V, H, W, 3] arrays in [0, 1])."""
+    import torch
+
+    from gs_enhancer_addon.core.image_metrics import mean_psnr, ssim
+
+    a = torch.from_numpy(images[indices]).float().clamp(0, 1)
+    b = torch.from_numpy(photos[indices]).float()
+    return mean_psnr(a, b), float(ssim(a, b, reduction="none").mean())
+
+
+def evaluate_scene(args, work: Path, name: str, count: int, seed: int, cache) -> dict:
+    """Every variant on one held-out scene: PSNR/SSIM at its non-reference views."""
+    import numpy as np
+    import torch
+
+    from gs_enhancer_addon.core.enhance.config import EnhancerConfig
+    from gs_enhancer_addon.core.image_io import load_image
+    from gs_enhancer_addon.core.io import read_scene
+    from gs_enhancer_addon.core.job import EnhanceJob, training_views
+    from gs_enhancer_addon.core.job_config import JobConfig
+    from gs_enhancer_addon.core.model_set import ModelsConfig
+    from gs_enhancer_addon.core.pairs import read_capture, reference_indices
+    from gs_enhancer_addon.core.refine import refine
+    from gs_enhancer_addon.core.refine_config import RefineConfig
+    from gs_enhancer_addon.core.render.views import render_views_numpy
+    from gs_enhancer_addon.core.trajectory import trajectory_from_samples
+
+    capture = read_capture(work / "captures" / "heldout" / name)
+    cams = capture.cameras
+    photos = np.stack([load_image(c.image_path, c.width, c.height) for c in cams])  # [V, H, W, 3]
+    refs = reference_indices(len(cams), count)
+    heldout = [i for i in range(len(cams)) if i not in refs]
+    low = read_scene(work / "pairs" / "heldout" / f"{name}-n{count:02d}.ply")
+    trajectory = trajectory_from_samples(cams, references=refs)
+    sets = {"small": ModelsConfig.from_folder(work / "small"), "fresh": ModelsConfig.from_folder(work / "fresh")}
+    cpu = torch.device("cpu")
+    row = {"low_view": view_metrics(render_views_numpy(low, cams, cpu), photos, heldout)}
+    enhanced_cache = {}
+    for variant, (model_set, enhance_changes, refine_changes) in variants(args).items():
+        key = (model_set, tuple(sorted(enhance_changes.items())))
+        if key not in enhanced_cache:
+            enhance = EnhancerConfig(num_inference_steps=args.steps, max_guidance_scale=args.guidance,
+                                     min_guidance_scale=min(1.0, args.guidance), seed=seed, **enhance_changes)
+            job = EnhanceJob(JobConfig(enhance=enhance, refine=RefineConfig(iterations=0), models=sets[model_set],
+                                       device="cpu"), cache=cache)
+            enhanced_cache[key] = job.run(low, cams, path="samples", trajectory=trajectory).generated
+        generated = enhanced_cache[key]
+        refine_config = RefineConfig(iterations=args.refine_iterations, seed=seed, **refine_changes)
+        refined = refine(low, training_views(generated, trajectory), refine_config, device="cpu")
+        row[variant] = view_metrics(render_views_numpy(refined, cams, cpu), photos, heldout)
+        if not refine_changes:
+            row[f"{variant}:enhanced_frames"] = view_metrics(generated, photos, heldout)
+        print(f"  {name} N={count} seed {seed} {variant}: {row[variant][0]:.2f} dB (low-view "
+              f"{row['low_view'][0]:.2f})", flush=True)
+    return row
+
+
+def stage_evaluate(args, work: Path) -> None:
+    import numpy as np
+    import torch
+
+    from gs_enhancer_addon.core.model_cache import ModelCache
+
+    torch.set_num_threads(args.jobs)
+    rows_path = work / "evaluation-rows.json"
+    rows = json.loads(rows_path.read_text()) if rows_path.is_file() else {}
+    cache = ModelCache()
+    count = args.eval_views
+    seeds = [int(s) for s in args.seeds.split(",")]
+    for name in scene_names(args.heldout_scenes, HELDOUT_SEED):
+        for seed in seeds:
+            key = f"{name}/n{count:02d}/seed{seed}"
+            if key not in rows:  # resume: a finished scene and seed is kept
+                rows[key] = evaluate_scene(args, work, name, count, seed, cache)
+                rows_path.write_text(json.dumps(rows, indent=1))
+    summarize(args, work, rows, count, seeds)
+
+
+def summarize(args, work: Path, rows: dict, count: int, seeds: list[int]) -> None:
+    """Means over scenes (each scene's value: the mean over seeds), spread over scenes and over seeds."""
+    import numpy as np
+
+    names = scene_names(args.heldout_scenes, HELDOUT_SEED)
+    columns = list(next(iter(rows.values())).keys())
+    table = {}
+    for column in columns:
+        values = np.array([[rows[f"{n}/n{count:02d}/seed{s}"][column] for s in seeds] for n in names])  # [S, seeds, 2]
+        per_scene = values.mean(axis=1)  # [S, 2]
+        table[column] = {
+            "psnr": round(float(per_scene[:, 0].mean()), 3), "ssim": round(float(per_scene[:, 1].mean()), 4),
+            "psnr_std_over_scenes": round(float(per_scene[:, 0].std()), 3),
+            "psnr_std_over_seeds": round(float(values[:, :, 0].std(axis=1).mean()), 3),
+            "psnr_per_scene": {n: round(float(v), 3) for n, v in zip(names, per_scene[:, 0])},
+        }
+    times = Times(work / "times.json").data
+    result = {
+        "heldout_psnr_low_view": table["low_view"]["psnr"],
+        "heldout_psnr_full": table["full"]["psnr"],
+        "heldout_psnr_untrained": table["untrained"]["psnr"],
+        "scenes_heldout": len(names),
+        "machine": machine(),
+        "reference_views": count,
+        "heldout_views_per_scene": 48 - count,
+        "seeds": seeds,
+        "settings": {"steps": args.steps, "guidance": args.guidance, "refine_iterations": args.refine_iterations,
+                     "fit_iterations": args.fit_iterations, "random_points": args.random_points,
+                     "train_scenes": args.train_scenes, "views": args.views, "max_frames": args.max_frames,
+                     "vae_steps": args.vae_steps, "unet_steps": args.unet_steps, "decoder_steps": args.decoder_steps},
+        "seconds": times,
+        "table": table,
+        "made_by": "python scripts/enhancer_proof.py " + " ".join(args.argv),
+    }
+    out = ROOT / args.json
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"\n{'variant':32s} {'PSNR':>7s} {'SSIM':>7s}  (held-out views, mean of {len(names)} scenes)")
+    for column, values in table.items():
+        print(f"{column:32s} {values['psnr']:7.2f} {values['ssim']:7.4f}")
+    print(f"written: {out}")
+
+
+def stage_ship(args, work: Path) -> None:
+    """The trained set into the add-on (gs_enhancer_addon/models/small-synthetic) and the first held-out
+    scene as the demo's sample (gs_enhancer_addon/sample/heldout-scene)."""
+    from gs_enhancer_addon.core.model_set import SMALL_SET_DIR
+    from gs_enhancer_addon.core.sample import HELDOUT_SAMPLE_DIR
+
+    shutil.rmtree(SMALL_SET_DIR, ignore_errors=True)
+    shutil.copytree(work / "small", SMALL_SET_DIR)
+    name = scene_names(1, HELDOUT_SEED)[0]
+    sample = HELDOUT_SAMPLE_DIR
+    shutil.rmtree(sample, ignore_errors=True)
+    shutil.copytree(work / "captures" / "heldout" / name, sample, ignore=shutil.ignore_patterns("truth.json"))
+    count = args.eval_views
+    shutil.copy(work / "pairs" / "heldout" / f"{name}-n{count:02d}.ply", sample / "low-view.ply")
+    manifest = json.loads((work / "pairs" / "heldout" / f"{name}.pairs.json").read_text())
+    (sample / "references.json").write_text(json.dumps(
+        {"scene": name, "references": manifest["view_counts"][str(count)]["references"],
+         "fit_iterations": args.fit_iterations, "made_by": " ".join(pairs_command(args, Path(name), Path(".")))},
+        indent=1) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "proof")
+    parser.add_argument("--stages", default="all", help=f"comma-separated, from {', '.join(STAGES)}; or all")
+    parser.add_argument("--jobs", type=int, default=2, help="scenes rendered / fitted at once (CPU cores)")
+    parser.add_argument("--train-scenes", type=int, default=20)
+    parser.add_argument("--heldout-scenes", type=int, default=5)
+    parser.add_argument("--views", default="3,6", help="make-pairs reference counts")
+    parser.add_argument("--fit-iterations", type=int, default=300)
+    parser.add_argument("--random-points", type=int, default=2000)
+    parser.add_argument("--max-frames", type=int, default=12, help="frames per training step (window subset)")
+    parser.add_argument("--vae-steps", type=int, default=1500)
+    parser.add_argument("--unet-steps", type=int, default=3000)
+    parser.add_argument("--decoder-steps", type=int, default=600)
+    parser.add_argument("--p-mean", type=float, default=1.0)
+    parser.add_argument("--p-std", type=float, default=1.6)
+    parser.add_argument("--eval-views", type=int, default=6, help="reference count evaluated")
+    parser.add_argument("--steps", type=int, default=4, help="diffusion steps per window in the evaluation")
+    parser.add_argument("--guidance", type=float, default=1.0, help="max guidance scale in the evaluation")
+    parser.add_argument("--refine-iterations", type=int, default=300)
+    parser.add_argument("--seeds", default="0,1", help="evaluation seeds (enhancement noise, fine-tuning order)")
+    parser.add_argument("--json", default="docs/bench/enhancer-proof.json")
+    args = parser.parse_args(argv)
+    args.argv = argv
+    work = args.work.resolve()
+    (work / "logs").mkdir(parents=True, exist_ok=True)
+    stages = STAGES if args.stages == "all" else tuple(s.strip() for s in args.stages.split(","))
+    unknown = set(stages) - set(STAGES)
+    if unknown:
+        parser.error(f"unknown stages {sorted(unknown)}")
+    times = Times(work / "times.json")
+    steps = {"captures": stage_captures, "pairs": stage_pairs, "base": stage_base,
+             "vae": lambda a, w: stage_train("vae", a, w), "unet": lambda a, w: stage_train("unet", a, w),
+             "decoder": lambda a, w: stage_train("decoder", a, w), "assemble": stage_assemble,
+             "evaluate": stage_evaluate, "ship": stage_ship}
+    for stage in STAGES:
+        if stage in stages:
+            print(f"== {stage}", flush=True)
+            started = time.perf_counter()
+            steps[stage](args, work)
+            times.add(stage, time.perf_counter() - started)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
