@@ -44,8 +44,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-STAGES = ("captures", "pairs", "base", "vae", "unet", "decoder", "assemble", "evaluate", "ship")
+STAGES = ("captures", "pairs", "base", "vae", "unet", "decoder", "assemble", "tune", "evaluate", "ship")
 HELDOUT_SEED = 100
+VALIDATION_SEED = 200
 PYTHON = sys.executable
 
 
@@ -81,6 +82,12 @@ class Times:
         self.path.write_text(json.dumps(self.data, indent=1))
 
 
+def splits(args) -> list[tuple[str, int, int]]:
+    """(split, scenes, first seed): training, validation (the tune stage) and held-out (the evaluation)."""
+    return [("train", args.train_scenes, 0), ("validation", args.validation_scenes, VALIDATION_SEED),
+            ("heldout", args.heldout_scenes, HELDOUT_SEED)]
+
+
 def scene_names(count: int, first_seed: int) -> list[str]:
     return [f"scene_{first_seed + k:03d}" for k in range(count)]
 
@@ -107,12 +114,15 @@ def machine() -> str:
 
 
 def stage_captures(args, work: Path) -> None:
-    for split, count, seed in (("train", args.train_scenes, 0), ("heldout", args.heldout_scenes, HELDOUT_SEED)):
+    for split, count, seed in splits(args):
         todo = [k for k in range(count) if not (work / "captures" / split / f"scene_{seed + k:03d}" / "truth.json").is_file()]
 
         def one(k: int, split=split, seed=seed) -> None:
+            width, height = args.capture_size.split("x")
             run([PYTHON, "scripts/make_synthetic_captures.py", "--out", str(work / "captures" / split), "--seed",
-                 str(seed), "--first", str(k), "--scenes", "1"], log=work / "logs" / f"captures-{split}.log")
+                 str(seed), "--first", str(k), "--scenes", "1", "--views", str(args.capture_views), "--width", width,
+                 "--height", height, "--samples", str(args.capture_samples)],
+                log=work / "logs" / f"captures-{split}.log")
 
         with ThreadPoolExecutor(args.jobs) as pool:
             list(pool.map(one, todo))
@@ -125,9 +135,7 @@ def pairs_command(args, capture: Path, out: Path) -> list[str]:
 
 def stage_pairs(args, work: Path) -> None:
     jobs = [(work / "captures" / split / name, work / "pairs" / split)
-            for split, names in (("train", scene_names(args.train_scenes, 0)),
-                                 ("heldout", scene_names(args.heldout_scenes, HELDOUT_SEED)))
-            for name in names]
+            for split, count, seed in splits(args) for name in scene_names(count, seed)]
     with ThreadPoolExecutor(args.jobs) as pool:  # one thread per process: the scenes run side by side
         list(pool.map(lambda job: run(pairs_command(args, *job), threads=1, log=work / "logs" / "pairs.log"), jobs))
 
@@ -149,7 +157,8 @@ def stage_base(args, work: Path) -> None:
 
 def train_command(kind: str, args, work: Path) -> list[str]:
     dataset, runs = str(work / "pairs" / "train"), work / "runs"
-    common = ["--device", "cpu", "--max-frames", str(args.max_frames), "--checkpoint-every", "100", "--seed", "0"]
+    frames = args.max_frames if kind == "unet" else args.vae_max_frames  # the autoencoders need fewer per step
+    common = ["--device", "cpu", "--max-frames", str(frames), "--checkpoint-every", "100", "--seed", "0"]
     if kind == "vae":
         return cli("train-vae", dataset, str(runs / "vae"), "--base", str(work / "fresh-vae"),
                    "--steps", str(args.vae_steps), "--learning-rate", "2e-4", *common)
@@ -201,11 +210,12 @@ def stage_assemble(args, work: Path) -> None:
         save_half(SpatialTemporalDecoder.from_pretrained(work / "runs" / "decoder" / "decoder"), out / "decoder")
         save_half(CLIPVisionModelWithProjection.from_pretrained(work / "fresh" / "image_encoder"),
                   out / "image_encoder")
-    write_manifest(args, work)
 
 
 def write_manifest(args, work: Path) -> None:
+    """small/MANIFEST.json: what the set is, its recommended settings (the tune stage's), how it was made."""
     times = Times(work / "times.json").data
+    steps, guidance = tuned(args, work)
     files = sorted(p for p in (work / "small" / "enhancer").rglob("*") if p.is_file())
     manifest = {
         "name": "small, trained on synthetic scenes",
@@ -213,8 +223,10 @@ def write_manifest(args, work: Path) -> None:
         "what": "3DGS-Enhancer's video enhancer at small scale (128 x 96 px frames, a 3.2M-parameter "
                 "UNet, a 1M-parameter VAE), trained from scratch on CPU on 20 procedural Blender scenes; "
                 "the CLIP image encoder is fixed random (never trained). See docs/benchmarks.md.",
-        "recommended": {"num_inference_steps": args.steps, "max_guidance_scale": args.guidance,
-                        "min_guidance_scale": min(1.0, args.guidance)},
+        "note": "Models: the small set trained on synthetic scenes (128 x 96 px); it improves low-view splats "
+                "like those scenes and is not meant for real captures at full size.",
+        "recommended": {"num_inference_steps": steps, "max_guidance_scale": guidance,
+                        "min_guidance_scale": min(1.0, guidance)},
         "made_by": "python scripts/enhancer_proof.py " + " ".join(args.argv),
         "commands": {
             "pairs": " ".join(pairs_command(args, Path("<capture>"), Path("<pairs>"))),
@@ -257,71 +269,151 @@ def view_metrics(images, photos, indices) -> tuple[float, float]:
     return mean_psnr(a, b), float(ssim(a, b, reduction="none").mean())
 
 
-def evaluate_scene(args, work: Path, name: str, count: int, seed: int, cache) -> dict:
-    """Every variant on one held-out scene: PSNR/SSIM at its non-reference views."""
-    import numpy as np
-    import torch
+class Case:
+    """One scene of a split at one reference count: its photos, low-view splat and sampled path."""
 
+    def __init__(self, work: Path, split: str, name: str, count: int):
+        import numpy as np
+
+        from gs_enhancer_addon.core.image_io import load_image
+        from gs_enhancer_addon.core.io import read_scene
+        from gs_enhancer_addon.core.pairs import read_capture, reference_indices
+        from gs_enhancer_addon.core.trajectory import trajectory_from_samples
+
+        self.cameras = read_capture(work / "captures" / split / name).cameras
+        self.photos = np.stack([load_image(c.image_path, c.width, c.height) for c in self.cameras])  # [V, H, W, 3]
+        references = reference_indices(len(self.cameras), count)
+        self.heldout = [i for i in range(len(self.cameras)) if i not in references]  # never seen by the splat
+        self.low = read_scene(work / "pairs" / split / f"{name}-n{count:02d}.ply")
+        self.trajectory = trajectory_from_samples(self.cameras, references=references)
+
+    def score(self, images) -> tuple[float, float]:
+        return view_metrics(images, self.photos, self.heldout)
+
+    def render(self, scene):
+        import torch
+
+        from gs_enhancer_addon.core.render.views import render_views_numpy
+
+        return render_views_numpy(scene, self.cameras, torch.device("cpu"))
+
+    def enhance(self, models, enhance, cache):  # -> [V, H, W, 3]: references' photos, enhanced renders
+        """The add-on's job up to the enhanced frames (no fine-tuning)."""
+        from gs_enhancer_addon.core.job import EnhanceJob
+        from gs_enhancer_addon.core.job_config import JobConfig
+        from gs_enhancer_addon.core.refine_config import RefineConfig
+
+        job = EnhanceJob(JobConfig(enhance=enhance, refine=RefineConfig(iterations=0), models=models, device="cpu"),
+                         cache=cache)
+        return job.run(self.low, self.cameras, path="samples", trajectory=self.trajectory).generated
+
+    def fine_tune(self, generated, refine_config):
+        """The job's confidence-aware fine-tuning of the low-view splat on the enhanced frames."""
+        from gs_enhancer_addon.core.job import training_views
+        from gs_enhancer_addon.core.refine import refine
+
+        return refine(self.low, training_views(generated, self.trajectory), refine_config, device="cpu")
+
+
+def enhancer_config(steps: int, guidance: float, seed: int, **changes):
     from gs_enhancer_addon.core.enhance.config import EnhancerConfig
-    from gs_enhancer_addon.core.image_io import load_image
-    from gs_enhancer_addon.core.io import read_scene
-    from gs_enhancer_addon.core.job import EnhanceJob, training_views
-    from gs_enhancer_addon.core.job_config import JobConfig
-    from gs_enhancer_addon.core.model_set import ModelsConfig
-    from gs_enhancer_addon.core.pairs import read_capture, reference_indices
-    from gs_enhancer_addon.core.refine import refine
-    from gs_enhancer_addon.core.refine_config import RefineConfig
-    from gs_enhancer_addon.core.render.views import render_views_numpy
-    from gs_enhancer_addon.core.trajectory import trajectory_from_samples
 
-    capture = read_capture(work / "captures" / "heldout" / name)
-    cams = capture.cameras
-    photos = np.stack([load_image(c.image_path, c.width, c.height) for c in cams])  # [V, H, W, 3]
-    refs = reference_indices(len(cams), count)
-    heldout = [i for i in range(len(cams)) if i not in refs]
-    low = read_scene(work / "pairs" / "heldout" / f"{name}-n{count:02d}.ply")
-    trajectory = trajectory_from_samples(cams, references=refs)
+    return EnhancerConfig(num_inference_steps=steps, max_guidance_scale=guidance,
+                          min_guidance_scale=min(1.0, guidance), seed=seed, **changes)
+
+
+_CACHE = None  # one model cache per evaluation process
+
+
+def _model_cache():
+    global _CACHE
+    if _CACHE is None:
+        import torch
+
+        from gs_enhancer_addon.core.model_cache import ModelCache
+
+        torch.set_num_threads(1)  # one process per core
+        _CACHE = ModelCache()
+    return _CACHE
+
+
+def evaluate_scene(args, work: Path, name: str, count: int, seed: int, steps: int, guidance: float) -> dict:
+    """Every variant on one held-out scene: PSNR/SSIM at its non-reference views."""
+    from gs_enhancer_addon.core.model_set import ModelsConfig
+    from gs_enhancer_addon.core.refine_config import RefineConfig
+
+    cache = _model_cache()
+    case = Case(work, "heldout", name, count)
     sets = {"small": ModelsConfig.from_folder(work / "small"), "fresh": ModelsConfig.from_folder(work / "fresh")}
-    cpu = torch.device("cpu")
-    row = {"low_view": view_metrics(render_views_numpy(low, cams, cpu), photos, heldout)}
-    enhanced_cache = {}
+    row = {"low_view": case.score(case.render(case.low))}
+    enhanced = {}
     for variant, (model_set, enhance_changes, refine_changes) in variants(args).items():
         key = (model_set, tuple(sorted(enhance_changes.items())))
-        if key not in enhanced_cache:
-            enhance = EnhancerConfig(num_inference_steps=args.steps, max_guidance_scale=args.guidance,
-                                     min_guidance_scale=min(1.0, args.guidance), seed=seed, **enhance_changes)
-            job = EnhanceJob(JobConfig(enhance=enhance, refine=RefineConfig(iterations=0), models=sets[model_set],
-                                       device="cpu"), cache=cache)
-            enhanced_cache[key] = job.run(low, cams, path="samples", trajectory=trajectory).generated
-        generated = enhanced_cache[key]
-        refine_config = RefineConfig(iterations=args.refine_iterations, seed=seed, **refine_changes)
-        refined = refine(low, training_views(generated, trajectory), refine_config, device="cpu")
-        row[variant] = view_metrics(render_views_numpy(refined, cams, cpu), photos, heldout)
+        if key not in enhanced:
+            enhanced[key] = case.enhance(sets[model_set], enhancer_config(steps, guidance, seed, **enhance_changes),
+                                         cache)
+        refined = case.fine_tune(enhanced[key], RefineConfig(iterations=args.refine_iterations, seed=seed,
+                                                             **refine_changes))
+        row[variant] = case.score(case.render(refined))
         if not refine_changes:
-            row[f"{variant}:enhanced_frames"] = view_metrics(generated, photos, heldout)
+            row[f"{variant}:enhanced_frames"] = case.score(enhanced[key])
         print(f"  {name} N={count} seed {seed} {variant}: {row[variant][0]:.2f} dB (low-view "
               f"{row['low_view'][0]:.2f})", flush=True)
     return row
 
 
+def stage_tune(args, work: Path) -> None:
+    """Diffusion steps and guidance of the trained set, chosen on the validation scenes (never on the
+    held-out ones): the enhanced frames' PSNR at the validation scenes' non-reference views."""
+    from gs_enhancer_addon.core.model_set import ModelsConfig
+
+    path = work / "tuned.json"
+    if path.is_file():
+        write_manifest(args, work)
+        return
+    cache = _model_cache()
+    models = ModelsConfig.from_folder(work / "small")
+    cases = [Case(work, "validation", name, args.eval_views)
+             for name in scene_names(args.validation_scenes, VALIDATION_SEED)]
+    scores = {}
+    for steps in (int(v) for v in args.tune_steps.split(",")):
+        for guidance in (float(v) for v in args.tune_guidance.split(",")):
+            psnr = sum(case.score(case.enhance(models, enhancer_config(steps, guidance, 0), cache))[0]
+                       for case in cases) / len(cases)
+            scores[f"steps={steps} guidance={guidance}"] = round(psnr, 3)
+            print(f"  validation: {steps} steps, guidance {guidance}: {psnr:.2f} dB", flush=True)
+    best = max(scores, key=scores.get)
+    steps, guidance = (float(part.split("=")[1]) for part in best.split())
+    path.write_text(json.dumps({"steps": int(steps), "guidance": guidance, "validation_psnr": scores}, indent=1))
+    write_manifest(args, work)
+
+
+def tuned(args, work: Path) -> tuple[int, float]:
+    """(steps, guidance): the command line's, else the tune stage's choice."""
+    chosen = json.loads((work / "tuned.json").read_text()) if (work / "tuned.json").is_file() else {}
+    steps = args.steps if args.steps is not None else chosen.get("steps")
+    guidance = args.guidance if args.guidance is not None else chosen.get("guidance")
+    if steps is None or guidance is None:
+        raise SystemExit("run the tune stage first, or give --steps and --guidance")
+    return steps, guidance
+
+
 def stage_evaluate(args, work: Path) -> None:
-    import numpy as np
-    import torch
+    from concurrent.futures import ProcessPoolExecutor
 
-    from gs_enhancer_addon.core.model_cache import ModelCache
-
-    torch.set_num_threads(args.jobs)
     rows_path = work / "evaluation-rows.json"
     rows = json.loads(rows_path.read_text()) if rows_path.is_file() else {}
-    cache = ModelCache()
-    count = args.eval_views
+    count, (steps, guidance) = args.eval_views, tuned(args, work)
     seeds = [int(s) for s in args.seeds.split(",")]
-    for name in scene_names(args.heldout_scenes, HELDOUT_SEED):
-        for seed in seeds:
-            key = f"{name}/n{count:02d}/seed{seed}"
-            if key not in rows:  # resume: a finished scene and seed is kept
-                rows[key] = evaluate_scene(args, work, name, count, seed, cache)
-                rows_path.write_text(json.dumps(rows, indent=1))
+    todo = {f"{name}/n{count:02d}/seed{seed}": (name, seed)  # resume: a finished scene and seed is kept
+            for name in scene_names(args.heldout_scenes, HELDOUT_SEED) for seed in seeds}
+    todo = {key: job for key, job in todo.items() if key not in rows}
+    with ProcessPoolExecutor(args.jobs) as pool:
+        futures = {key: pool.submit(evaluate_scene, args, work, name, count, seed, steps, guidance)
+                   for key, (name, seed) in todo.items()}
+        for key, future in futures.items():
+            rows[key] = future.result()
+            rows_path.write_text(json.dumps(rows, indent=1))
     summarize(args, work, rows, count, seeds)
 
 
@@ -349,11 +441,12 @@ def summarize(args, work: Path, rows: dict, count: int, seeds: list[int]) -> Non
         "scenes_heldout": len(names),
         "machine": machine(),
         "reference_views": count,
-        "heldout_views_per_scene": 48 - count,
+        "heldout_views_per_scene": args.capture_views - count,
         "seeds": seeds,
-        "settings": {"steps": args.steps, "guidance": args.guidance, "refine_iterations": args.refine_iterations,
+        "settings": {"steps": tuned(args, work)[0], "guidance": tuned(args, work)[1], "refine_iterations": args.refine_iterations,
                      "fit_iterations": args.fit_iterations, "random_points": args.random_points,
                      "train_scenes": args.train_scenes, "views": args.views, "max_frames": args.max_frames,
+                     "vae_max_frames": args.vae_max_frames,
                      "vae_steps": args.vae_steps, "unet_steps": args.unet_steps, "decoder_steps": args.decoder_steps},
         "seconds": times,
         "table": table,
@@ -399,19 +492,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stages", default="all", help=f"comma-separated, from {', '.join(STAGES)}; or all")
     parser.add_argument("--jobs", type=int, default=2, help="scenes rendered / fitted at once (CPU cores)")
     parser.add_argument("--train-scenes", type=int, default=20)
+    parser.add_argument("--validation-scenes", type=int, default=2)
     parser.add_argument("--heldout-scenes", type=int, default=5)
+    parser.add_argument("--capture-views", type=int, default=48)
+    parser.add_argument("--capture-size", default="128x96", help="WIDTHxHEIGHT of the photos")
+    parser.add_argument("--capture-samples", type=int, default=32, help="Cycles samples per pixel")
     parser.add_argument("--views", default="3,6", help="make-pairs reference counts")
     parser.add_argument("--fit-iterations", type=int, default=300)
     parser.add_argument("--random-points", type=int, default=2000)
-    parser.add_argument("--max-frames", type=int, default=12, help="frames per training step (window subset)")
-    parser.add_argument("--vae-steps", type=int, default=1500)
-    parser.add_argument("--unet-steps", type=int, default=3000)
-    parser.add_argument("--decoder-steps", type=int, default=600)
-    parser.add_argument("--p-mean", type=float, default=1.0)
+    parser.add_argument("--max-frames", type=int, default=12, help="frames per UNet training step (window subset)")
+    parser.add_argument("--vae-max-frames", type=int, default=4, help="frames per VAE / decoder training step")
+    parser.add_argument("--vae-steps", type=int, default=600)
+    parser.add_argument("--unet-steps", type=int, default=2500)
+    parser.add_argument("--decoder-steps", type=int, default=300)
+    parser.add_argument("--p-mean", type=float, default=0.5)
     parser.add_argument("--p-std", type=float, default=1.6)
     parser.add_argument("--eval-views", type=int, default=6, help="reference count evaluated")
-    parser.add_argument("--steps", type=int, default=4, help="diffusion steps per window in the evaluation")
-    parser.add_argument("--guidance", type=float, default=1.0, help="max guidance scale in the evaluation")
+    parser.add_argument("--steps", type=int, default=None, help="diffusion steps per window (default: tuned)")
+    parser.add_argument("--guidance", type=float, default=None, help="max guidance scale (default: tuned)")
+    parser.add_argument("--tune-steps", default="1,2,4,8,16", help="diffusion steps tried by the tune stage")
+    parser.add_argument("--tune-guidance", default="1,1.5,2.5", help="max guidance scales tried by the tune stage")
     parser.add_argument("--refine-iterations", type=int, default=300)
     parser.add_argument("--seeds", default="0,1", help="evaluation seeds (enhancement noise, fine-tuning order)")
     parser.add_argument("--json", default="docs/bench/enhancer-proof.json")
@@ -427,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = {"captures": stage_captures, "pairs": stage_pairs, "base": stage_base,
              "vae": lambda a, w: stage_train("vae", a, w), "unet": lambda a, w: stage_train("unet", a, w),
              "decoder": lambda a, w: stage_train("decoder", a, w), "assemble": stage_assemble,
-             "evaluate": stage_evaluate, "ship": stage_ship}
+             "tune": stage_tune, "evaluate": stage_evaluate, "ship": stage_ship}
     for stage in STAGES:
         if stage in stages:
             print(f"== {stage}", flush=True)
