@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="enhance the built-in held-out scene's low-view splat and score it against its photos")
+    demo = sub.add_parser("demo", help="enhance the built-in held-out scene's low-view splat and score it "
+                                       "against its photos")
     demo.add_argument("--out", type=Path, default=Path("outputs/demo"), help="output folder (default outputs/demo)")
     _add_job_options(demo, default_preset="fast", default_models="small")
     demo.set_defaults(func=_run_demo)
@@ -212,9 +213,9 @@ def _run_demo(args) -> int:
     trajectory = trajectory_from_samples(sample.cameras, references=sample.references)
     result = _run_job(config, sample.scene, sample.cameras, args, trajectory=trajectory)
     input_path = out / "sample_input.ply"
+    write_input = Output(input_path, "splat", lambda tmp: write_scene(sample.scene, tmp))
     paths = _write_outputs(result, splat, blend, sheet, name="Sample Splat", source=sample.scene,
-                           cameras=sample.cameras,
-                           extra={"input splat": Output(input_path, "splat", lambda tmp: write_scene(sample.scene, tmp))})
+                           cameras=sample.cameras, extra={"input splat": write_input})
     _print_summary(result, paths)
     _print_heldout_scores(result, sample)
     return 0

@@ -4,26 +4,30 @@
 
 Stages (each resumes: finished parts are kept, so an interrupted run is continued by running it again):
   captures  Blender renders the synthetic scenes (scripts/make_synthetic_captures.py): --train-scenes
-            (seeds 0..) and --heldout-scenes (seeds 100..), 48 views at 128 x 96 each.
+            (seeds 0..), --validation-scenes (seeds 200..) and --heldout-scenes (seeds 100..), 48
+            views at 128 x 96 each.
   pairs     `make-pairs` on every scene (reference counts --views, low-view fits of --fit-iterations
             from --random-points random Gaussians), --jobs scenes at a time; training scenes into
-            pairs/train (the dataset), held-out scenes into pairs/heldout (only their low-view splats
-            and reference lists are used).
+            pairs/train (the dataset); validation and held-out scenes into their own folders (only
+            their low-view splats and reference lists are used).
   base      the small architecture with fresh seeded weights (components.small_components) saved as
-            `fresh/` (the "untrained" ablation) and its VAE config as `fresh-vae/`.
+            `fresh/` (the "untrained" ablation) and its VAE as `fresh-vae/`.
   vae       `train-vae` from scratch on the training windows -> runs/vae; `stage-vae/` = fresh/ with it.
   unet      `train-enhancer --layers all` (every UNet weight and the pose embedding) -> runs/unet.
   decoder   `train-decoder` (temporal decoder + CFW) -> runs/decoder.
   assemble  `small/enhancer/`: the trained UNet, pose embedding and decoder with the fixed CLIP encoder,
-            weights stored as float16, and `small/MANIFEST.json` (hashes, commands, seeds, times).
+            every weight stored as float16.
+  tune      diffusion steps and guidance, chosen on the validation scenes (the enhanced frames' PSNR
+            at their non-reference views); writes `small/MANIFEST.json` (hashes, commands, seeds,
+            training times, the chosen settings as the set's recommendation).
   evaluate  on the held-out scenes' held-out views (every photo that is not a reference of the
             low-view splat): (a) the low-view splat; (b) Enhance (enhancement + confidence-aware
             fine-tuning, the add-on's job) with the trained set; one-change ablations of (b); the
-            enhanced frames alone. Writes --json (docs/bench/enhancer-proof.json).
-  ship      copies small/ to the add-on's built-in model folder (gs_enhancer_addon/models/) and one
+            enhanced frames alone. Writes --json (docs/bench/enhancer-proof.json) and prints the table.
+  ship      copies small/ into the add-on (gs_enhancer_addon/models/small-synthetic/) and the first
             held-out scene (photos, cameras, low-view splat) to the demo's sample folder.
 
-Every command run is printed and recorded in small/MANIFEST.json; stage times go to <work>/times.json.
+Every command run is printed; stage wall times go to <work>/times.json, command output to <work>/logs/.
 """
 
 from __future__ import annotations
@@ -38,7 +42,6 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,26 +63,50 @@ def run(command: list[str], *, threads: int | None = None, log: Path | None = No
     if threads is not None:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     print("$ " + " ".join(command), flush=True)
-    with open(log, "a") if log else open(os.devnull, "w") as sink:
-        done = subprocess.run(command, cwd=ROOT, env=env, stdout=sink if log else None, stderr=subprocess.STDOUT if log else None)
+    if log is None:
+        done = subprocess.run(command, cwd=ROOT, env=env)
+    else:
+        with open(log, "a") as sink:
+            done = subprocess.run(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
     if done.returncode:
         raise SystemExit(f"failed ({done.returncode}): {' '.join(command)}" + (f"; see {log}" if log else ""))
+
+
+def made_by(args) -> str:
+    """The command that regenerates everything with this run's settings (its --stages left out)."""
+    argv, kept = iter(args.argv), []
+    for item in argv:
+        if item == "--stages":
+            next(argv, None)  # and its value
+        elif not item.startswith("--stages="):
+            kept.append(item)
+    return " ".join(["python scripts/enhancer_proof.py", *kept])
 
 
 def cli(*args: str) -> list[str]:
     return [PYTHON, "-m", "gs_enhancer_addon", *args]
 
 
+def shown(command: list[str]) -> str:
+    """A command as the docs and manifests print it: `python` for this interpreter's path."""
+    return " ".join(["python" if part == PYTHON else part for part in command])
+
+
 class Times:
-    """Wall seconds per stage, kept across resumed runs (<work>/times.json)."""
+    """Wall seconds per stage, summed over resumed runs (<work>/times.json; read again before each
+    change, so that runs of different stages side by side keep each other's entries)."""
 
     def __init__(self, path: Path):
         self.path = path
-        self.data = json.loads(path.read_text()) if path.is_file() else {}
+
+    @property
+    def data(self) -> dict:
+        return json.loads(self.path.read_text()) if self.path.is_file() else {}
 
     def add(self, stage: str, seconds: float) -> None:
-        self.data[stage] = round(self.data.get(stage, 0.0) + seconds, 1)
-        self.path.write_text(json.dumps(self.data, indent=1))
+        data = self.data
+        data[stage] = round(data.get(stage, 0.0) + seconds, 1)
+        self.path.write_text(json.dumps(data, indent=1))
 
 
 def splits(args) -> list[tuple[str, int, int]]:
@@ -115,7 +142,9 @@ def machine() -> str:
 
 def stage_captures(args, work: Path) -> None:
     for split, count, seed in splits(args):
-        todo = [k for k in range(count) if not (work / "captures" / split / f"scene_{seed + k:03d}" / "truth.json").is_file()]
+        done = lambda k, split=split, seed=seed: (  # noqa: E731
+            work / "captures" / split / f"scene_{seed + k:03d}" / "truth.json").is_file()
+        todo = [k for k in range(count) if not done(k)]
 
         def one(k: int, split=split, seed=seed) -> None:
             width, height = args.capture_size.split("x")
@@ -161,7 +190,7 @@ def train_command(kind: str, args, work: Path) -> list[str]:
     common = ["--device", "cpu", "--max-frames", str(frames), "--checkpoint-every", "100", "--seed", "0"]
     if kind == "vae":
         return cli("train-vae", dataset, str(runs / "vae"), "--base", str(work / "fresh-vae"),
-                   "--steps", str(args.vae_steps), "--learning-rate", "2e-4", *common)
+                   "--steps", str(args.vae_steps), "--learning-rate", "2e-4", "--perceptual-weight", "0.1", *common)
     if kind == "unet":
         return cli("train-enhancer", dataset, str(runs / "unet"), "--base", str(work / "stage-vae"), "--layers", "all",
                    "--steps", str(args.unet_steps), "--learning-rate", "2e-4", "--p-mean", str(args.p_mean),
@@ -200,6 +229,7 @@ def stage_assemble(args, work: Path) -> None:
     for name in ("model_index.json", "feature_extractor", "scheduler"):
         source = work / "fresh" / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, out / name)
+
     def save_half(module, folder: Path) -> None:  # float16 weights under the plain file name
         torch.nn.Module.to(module, torch.float16).save_pretrained(folder, safe_serialization=True)
 
@@ -215,25 +245,23 @@ def stage_assemble(args, work: Path) -> None:
 def write_manifest(args, work: Path) -> None:
     """small/MANIFEST.json: what the set is, its recommended settings (the tune stage's), how it was made."""
     times = Times(work / "times.json").data
-    steps, guidance = tuned(args, work)
     files = sorted(p for p in (work / "small" / "enhancer").rglob("*") if p.is_file())
     manifest = {
         "name": "small, trained on synthetic scenes",
         "format": "gs-enhancer-model-set", "version": 1,
-        "what": "3DGS-Enhancer's video enhancer at small scale (128 x 96 px frames, a 3.2M-parameter "
-                "UNet, a 1M-parameter VAE), trained from scratch on CPU on 20 procedural Blender scenes; "
-                "the CLIP image encoder is fixed random (never trained). See docs/benchmarks.md.",
+        "what": "3DGS-Enhancer's video enhancer at small scale (128 x 96 px frames; components.small_components), "
+                f"trained from scratch on CPU on {args.train_scenes} procedural Blender scenes; the CLIP image "
+                "encoder is fixed random (never trained). See docs/benchmarks.md.",
         "note": "Models: the small set trained on synthetic scenes (128 x 96 px); it improves low-view splats "
                 "like those scenes and is not meant for real captures at full size.",
-        "recommended": {"num_inference_steps": steps, "max_guidance_scale": guidance,
-                        "min_guidance_scale": min(1.0, guidance)},
-        "made_by": "python scripts/enhancer_proof.py " + " ".join(args.argv),
+        "recommended": tuned(args, work),
+        "made_by": made_by(args),
         "commands": {
-            "pairs": " ".join(pairs_command(args, Path("<capture>"), Path("<pairs>"))),
-            **{kind: " ".join(train_command(kind, args, Path("<work>"))) for kind in ("vae", "unet", "decoder")},
+            "pairs": shown(pairs_command(args, Path("<capture>"), Path("<pairs>"))),
+            **{kind: shown(train_command(kind, args, Path("<work>"))) for kind in ("vae", "unet", "decoder")},
         },
-        "seeds": {"train_scenes": [0, args.train_scenes - 1], "heldout_scenes": [HELDOUT_SEED,
-                  HELDOUT_SEED + args.heldout_scenes - 1], "weights": 0, "training": 0},
+        "seeds": {split: [seed, seed + count - 1] for split, count, seed in splits(args)}
+                 | {"weights": 0, "training": 0, "make_pairs": 0},
         "training_seconds": {k: times[k] for k in ("vae", "unet", "decoder") if k in times},
         "machine": machine(),
         "files": {str(p.relative_to(work / "small")): sha256(p) for p in files},
@@ -245,15 +273,18 @@ def write_manifest(args, work: Path) -> None:
 # Evaluation
 
 
-def variants(args) -> dict[str, tuple[str, dict, dict]]:
-    """name -> (model set, EnhancerConfig changes, RefineConfig changes): (b) and its one-change ablations."""
+def variants(settings: dict) -> dict[str, tuple[str, dict, dict]]:
+    """name -> (model set, EnhancerConfig changes, RefineConfig changes): (b) and its one-change ablations.
+    CFW and colour correction are switched away from the tuned `settings`, whichever way those went."""
+    cfw_on, correct = settings.get("fusion_weight", 0.5) > 0, settings.get("color_correction", True)
     return {
         "full": ("small", {}, {}),
         "untrained": ("fresh", {}, {}),
+        "no_enhancer": ("none", {}, {}),  # control: the same fine-tuning on the renders themselves
         "no_pose": ("small", {"pose_conditioning": False}, {}),
         "repeated_clip": ("small", {"per_frame_clip": False}, {}),
-        "cfw_off": ("small", {"fusion_weight": 0.0}, {}),
-        "color_correction_off": ("small", {"color_correction": False}, {}),
+        "cfw_off" if cfw_on else "cfw_on": ("small", {"fusion_weight": 0.0 if cfw_on else 0.5}, {}),
+        "color_correction_off" if correct else "color_correction_on": ("small", {"color_correction": not correct}, {}),
         "uniform_confidence": ("small", {}, {"pixel_confidence": False, "image_confidence": False}),
     }
 
@@ -297,6 +328,11 @@ class Case:
 
         return render_views_numpy(scene, self.cameras, torch.device("cpu"))
 
+    def unenhanced(self):  # -> [V, H, W, 3]: the references' photos and the low-view renders elsewhere
+        frames = self.render(self.low)
+        frames[self.trajectory.reference_indices] = self.photos[self.trajectory.reference_indices]
+        return frames
+
     def enhance(self, models, enhance, cache):  # -> [V, H, W, 3]: references' photos, enhanced renders
         """The add-on's job up to the enhanced frames (no fine-tuning)."""
         from gs_enhancer_addon.core.job import EnhanceJob
@@ -315,30 +351,31 @@ class Case:
         return refine(self.low, training_views(generated, self.trajectory), refine_config, device="cpu")
 
 
-def enhancer_config(steps: int, guidance: float, seed: int, **changes):
+def enhancer_config(settings: dict, seed: int, **changes):
+    """EnhancerConfig from the tuned settings (tuned()), a seed and one variant's changes."""
     from gs_enhancer_addon.core.enhance.config import EnhancerConfig
 
-    return EnhancerConfig(num_inference_steps=steps, max_guidance_scale=guidance,
-                          min_guidance_scale=min(1.0, guidance), seed=seed, **changes)
+    return EnhancerConfig(**{**settings, "seed": seed, **changes})
 
 
 _CACHE = None  # one model cache per evaluation process
 
 
-def _model_cache():
+def _model_cache(threads: int = 1):
+    """This process's model cache, with `threads` CPU threads (1: one evaluation process per core)."""
     global _CACHE
     if _CACHE is None:
         import torch
 
         from gs_enhancer_addon.core.model_cache import ModelCache
 
-        torch.set_num_threads(1)  # one process per core
+        torch.set_num_threads(threads)
         _CACHE = ModelCache()
     return _CACHE
 
 
-def evaluate_scene(args, work: Path, name: str, count: int, seed: int, steps: int, guidance: float) -> dict:
-    """Every variant on one held-out scene: PSNR/SSIM at its non-reference views."""
+def evaluate_scene(args, work: Path, name: str, count: int, seed: int, settings: dict, chosen: list[str]) -> dict:
+    """The `chosen` variants on one held-out scene: PSNR/SSIM at its non-reference views."""
     from gs_enhancer_addon.core.model_set import ModelsConfig
     from gs_enhancer_addon.core.refine_config import RefineConfig
 
@@ -347,11 +384,13 @@ def evaluate_scene(args, work: Path, name: str, count: int, seed: int, steps: in
     sets = {"small": ModelsConfig.from_folder(work / "small"), "fresh": ModelsConfig.from_folder(work / "fresh")}
     row = {"low_view": case.score(case.render(case.low))}
     enhanced = {}
-    for variant, (model_set, enhance_changes, refine_changes) in variants(args).items():
+    for variant, (model_set, enhance_changes, refine_changes) in variants(settings).items():
+        if variant not in chosen:
+            continue
         key = (model_set, tuple(sorted(enhance_changes.items())))
         if key not in enhanced:
-            enhanced[key] = case.enhance(sets[model_set], enhancer_config(steps, guidance, seed, **enhance_changes),
-                                         cache)
+            enhanced[key] = (case.enhance(sets[model_set], enhancer_config(settings, seed, **enhance_changes), cache)
+                             if model_set != "none" else case.unenhanced())
         refined = case.fine_tune(enhanced[key], RefineConfig(iterations=args.refine_iterations, seed=seed,
                                                              **refine_changes))
         row[variant] = case.score(case.render(refined))
@@ -363,74 +402,96 @@ def evaluate_scene(args, work: Path, name: str, count: int, seed: int, steps: in
 
 
 def stage_tune(args, work: Path) -> None:
-    """Diffusion steps and guidance of the trained set, chosen on the validation scenes (never on the
-    held-out ones): the enhanced frames' PSNR at the validation scenes' non-reference views."""
+    """The trained set's inference settings, chosen on the validation scenes (never on the held-out
+    ones) by the enhanced frames' PSNR at their non-reference views, in two rounds: diffusion steps
+    x guidance, then, with the best of those, the CFW weight x colour correction."""
     from gs_enhancer_addon.core.model_set import ModelsConfig
 
     path = work / "tuned.json"
-    if path.is_file():
-        write_manifest(args, work)
-        return
-    cache = _model_cache()
-    models = ModelsConfig.from_folder(work / "small")
-    cases = [Case(work, "validation", name, args.eval_views)
-             for name in scene_names(args.validation_scenes, VALIDATION_SEED)]
-    scores = {}
-    for steps in (int(v) for v in args.tune_steps.split(",")):
-        for guidance in (float(v) for v in args.tune_guidance.split(",")):
-            psnr = sum(case.score(case.enhance(models, enhancer_config(steps, guidance, 0), cache))[0]
-                       for case in cases) / len(cases)
-            scores[f"steps={steps} guidance={guidance}"] = round(psnr, 3)
-            print(f"  validation: {steps} steps, guidance {guidance}: {psnr:.2f} dB", flush=True)
-    best = max(scores, key=scores.get)
-    steps, guidance = (float(part.split("=")[1]) for part in best.split())
-    path.write_text(json.dumps({"steps": int(steps), "guidance": guidance, "validation_psnr": scores}, indent=1))
+    if not path.is_file():
+        cache = _model_cache(threads=args.jobs)
+        models = ModelsConfig.from_folder(work / "small")
+        cases = [Case(work, "validation", name, args.eval_views)
+                 for name in scene_names(args.validation_scenes, VALIDATION_SEED)]
+        scores: dict[str, float] = {}
+
+        def best_of(candidates: list[dict]) -> dict:
+            results = []
+            for settings in candidates:
+                psnr = sum(case.score(case.enhance(models, enhancer_config(settings, 0), cache))[0]
+                           for case in cases) / len(cases)
+                scores[json.dumps(settings, sort_keys=True)] = round(psnr, 3)
+                print(f"  validation: {settings}: {psnr:.2f} dB", flush=True)
+                results.append((psnr, settings))
+            return max(results, key=lambda r: r[0])[1]
+
+        best = best_of([{"num_inference_steps": steps, "max_guidance_scale": guidance,
+                         "min_guidance_scale": min(1.0, guidance)}
+                        for steps in (int(v) for v in args.tune_steps.split(","))
+                        for guidance in (float(v) for v in args.tune_guidance.split(","))])
+        best = best_of([{**best, "fusion_weight": weight, "color_correction": correct}
+                        for weight in (0.0, 0.5, 1.0) for correct in (True, False)])
+        path.write_text(json.dumps({"settings": best, "validation_psnr": scores}, indent=1))
     write_manifest(args, work)
 
 
-def tuned(args, work: Path) -> tuple[int, float]:
-    """(steps, guidance): the command line's, else the tune stage's choice."""
-    chosen = json.loads((work / "tuned.json").read_text()) if (work / "tuned.json").is_file() else {}
-    steps = args.steps if args.steps is not None else chosen.get("steps")
-    guidance = args.guidance if args.guidance is not None else chosen.get("guidance")
-    if steps is None or guidance is None:
-        raise SystemExit("run the tune stage first, or give --steps and --guidance")
-    return steps, guidance
+def tuned(args, work: Path) -> dict:
+    """The tune stage's EnhancerConfig settings; --steps / --guidance replace its choice of those."""
+    if not (work / "tuned.json").is_file():
+        raise SystemExit("run the tune stage first")
+    settings = dict(json.loads((work / "tuned.json").read_text())["settings"])
+    if args.steps is not None:
+        settings["num_inference_steps"] = args.steps
+    if args.guidance is not None:
+        settings.update(max_guidance_scale=args.guidance, min_guidance_scale=min(1.0, args.guidance))
+    return settings
 
 
 def stage_evaluate(args, work: Path) -> None:
+    """--variants on every held-out scene for every --seeds; finished (scene, seed, variant) results are kept,
+    so a later run can add seeds or variants."""
     from concurrent.futures import ProcessPoolExecutor
 
     rows_path = work / "evaluation-rows.json"
     rows = json.loads(rows_path.read_text()) if rows_path.is_file() else {}
-    count, (steps, guidance) = args.eval_views, tuned(args, work)
-    seeds = [int(s) for s in args.seeds.split(",")]
-    todo = {f"{name}/n{count:02d}/seed{seed}": (name, seed)  # resume: a finished scene and seed is kept
-            for name in scene_names(args.heldout_scenes, HELDOUT_SEED) for seed in seeds}
-    todo = {key: job for key, job in todo.items() if key not in rows}
+    count, settings = args.eval_views, tuned(args, work)
+    chosen = list(variants(settings)) if args.variants == "all" else args.variants.split(",")
+    todo = {}
+    for name in scene_names(args.heldout_scenes, HELDOUT_SEED):
+        for seed in (int(s) for s in args.seeds.split(",")):
+            key = f"{name}/n{count:02d}/seed{seed}"
+            missing = [v for v in chosen if v not in rows.get(key, {})]
+            if missing:
+                todo[key] = (name, seed, missing)
     with ProcessPoolExecutor(args.jobs) as pool:
-        futures = {key: pool.submit(evaluate_scene, args, work, name, count, seed, steps, guidance)
-                   for key, (name, seed) in todo.items()}
+        futures = {key: pool.submit(evaluate_scene, args, work, name, count, seed, settings, missing)
+                   for key, (name, seed, missing) in todo.items()}
         for key, future in futures.items():
-            rows[key] = future.result()
+            rows[key] = {**rows.get(key, {}), **future.result()}
             rows_path.write_text(json.dumps(rows, indent=1))
-    summarize(args, work, rows, count, seeds)
+    summarize(args, work, rows, count)
 
 
-def summarize(args, work: Path, rows: dict, count: int, seeds: list[int]) -> None:
-    """Means over scenes (each scene's value: the mean over seeds), spread over scenes and over seeds."""
+def summarize(args, work: Path, rows: dict, count: int) -> None:
+    """Per column: each scene's value is its mean over the seeds that ran it; the table gives the mean
+    over scenes, the spread (std) over scenes, and the mean over scenes of the spread over seeds."""
     import numpy as np
 
     names = scene_names(args.heldout_scenes, HELDOUT_SEED)
-    columns = list(next(iter(rows.values())).keys())
-    table = {}
+    runs = {n: [row for key, row in rows.items() if key.startswith(f"{n}/n{count:02d}/")] for n in names}
+    columns = list(dict.fromkeys(c for n in names for row in runs[n] for c in row))
+    table, seeds = {}, {}
     for column in columns:
-        values = np.array([[rows[f"{n}/n{count:02d}/seed{s}"][column] for s in seeds] for n in names])  # [S, seeds, 2]
-        per_scene = values.mean(axis=1)  # [S, 2]
+        values = [np.array([row[column] for row in runs[n] if column in row]) for n in names]  # [seeds, 2] each
+        if any(len(v) == 0 for v in values):
+            continue  # not run on every scene
+        per_scene = np.stack([v.mean(axis=0) for v in values])  # [S, 2]
+        seeds[column] = min(len(v) for v in values)
         table[column] = {
             "psnr": round(float(per_scene[:, 0].mean()), 3), "ssim": round(float(per_scene[:, 1].mean()), 4),
             "psnr_std_over_scenes": round(float(per_scene[:, 0].std()), 3),
-            "psnr_std_over_seeds": round(float(values[:, :, 0].std(axis=1).mean()), 3),
+            "psnr_std_over_seeds": round(float(np.mean([v[:, 0].std() for v in values])), 3),
+            "seeds": seeds[column],
             "psnr_per_scene": {n: round(float(v), 3) for n, v in zip(names, per_scene[:, 0])},
         }
     times = Times(work / "times.json").data
@@ -442,23 +503,25 @@ def summarize(args, work: Path, rows: dict, count: int, seeds: list[int]) -> Non
         "machine": machine(),
         "reference_views": count,
         "heldout_views_per_scene": args.capture_views - count,
-        "seeds": seeds,
-        "settings": {"steps": tuned(args, work)[0], "guidance": tuned(args, work)[1], "refine_iterations": args.refine_iterations,
+        "seeds_per_variant": seeds,
+        "settings": {"enhancer": tuned(args, work), "refine_iterations": args.refine_iterations,
                      "fit_iterations": args.fit_iterations, "random_points": args.random_points,
                      "train_scenes": args.train_scenes, "views": args.views, "max_frames": args.max_frames,
                      "vae_max_frames": args.vae_max_frames,
                      "vae_steps": args.vae_steps, "unet_steps": args.unet_steps, "decoder_steps": args.decoder_steps},
         "seconds": times,
         "table": table,
-        "made_by": "python scripts/enhancer_proof.py " + " ".join(args.argv),
+        "made_by": made_by(args),
     }
     out = ROOT / args.json
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"\n{'variant':32s} {'PSNR':>7s} {'SSIM':>7s}  (held-out views, mean of {len(names)} scenes)")
+    print(f"\nHeld-out views, mean of {len(names)} scenes (markdown for docs/benchmarks.md):\n")
+    print("| variant | PSNR (dB) | SSIM | PSNR std over scenes | over seeds | seeds |\n|---|---:|---:|---:|---:|---:|")
     for column, values in table.items():
-        print(f"{column:32s} {values['psnr']:7.2f} {values['ssim']:7.4f}")
-    print(f"written: {out}")
+        print(f"| {column} | {values['psnr']:.2f} | {values['ssim']:.3f} | {values['psnr_std_over_scenes']:.2f} "
+              f"| {values['psnr_std_over_seeds']:.2f} | {values['seeds']} |")
+    print(f"\nwritten: {out}")
 
 
 def stage_ship(args, work: Path) -> None:
@@ -476,10 +539,10 @@ def stage_ship(args, work: Path) -> None:
     count = args.eval_views
     shutil.copy(work / "pairs" / "heldout" / f"{name}-n{count:02d}.ply", sample / "low-view.ply")
     manifest = json.loads((work / "pairs" / "heldout" / f"{name}.pairs.json").read_text())
-    (sample / "references.json").write_text(json.dumps(
-        {"scene": name, "references": manifest["view_counts"][str(count)]["references"],
-         "fit_iterations": args.fit_iterations, "made_by": " ".join(pairs_command(args, Path(name), Path(".")))},
-        indent=1) + "\n")
+    references = {"scene": name, "references": manifest["view_counts"][str(count)]["references"],
+                  "fit_iterations": args.fit_iterations,
+                  "made_by": shown(pairs_command(args, Path("<capture>"), Path("<pairs>")))}
+    (sample / "references.json").write_text(json.dumps(references, indent=1) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -502,17 +565,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--random-points", type=int, default=2000)
     parser.add_argument("--max-frames", type=int, default=12, help="frames per UNet training step (window subset)")
     parser.add_argument("--vae-max-frames", type=int, default=4, help="frames per VAE / decoder training step")
-    parser.add_argument("--vae-steps", type=int, default=600)
-    parser.add_argument("--unet-steps", type=int, default=2500)
-    parser.add_argument("--decoder-steps", type=int, default=300)
+    parser.add_argument("--vae-steps", type=int, default=1200)
+    parser.add_argument("--unet-steps", type=int, default=2000)
+    parser.add_argument("--decoder-steps", type=int, default=600)
     parser.add_argument("--p-mean", type=float, default=0.5)
     parser.add_argument("--p-std", type=float, default=1.6)
-    parser.add_argument("--eval-views", type=int, default=6, help="reference count evaluated")
-    parser.add_argument("--steps", type=int, default=None, help="diffusion steps per window (default: tuned)")
-    parser.add_argument("--guidance", type=float, default=None, help="max guidance scale (default: tuned)")
-    parser.add_argument("--tune-steps", default="1,2,4,8,16", help="diffusion steps tried by the tune stage")
-    parser.add_argument("--tune-guidance", default="1,1.5,2.5", help="max guidance scales tried by the tune stage")
+    parser.add_argument("--eval-views", type=int, default=3, help="reference count evaluated (and tuned on)")
+    parser.add_argument("--steps", type=int, default=None, help="diffusion steps per window (default: the tuned)")
+    parser.add_argument("--guidance", type=float, default=None, help="max guidance scale (default: the tuned)")
+    parser.add_argument("--tune-steps", default="1,2,4,8", help="diffusion steps tried by the tune stage")
+    parser.add_argument("--tune-guidance", default="1,2", help="max guidance scales tried by the tune stage")
     parser.add_argument("--refine-iterations", type=int, default=300)
+    parser.add_argument("--variants", default="all", help="evaluated variants, comma separated (full and untrained "
+                                                               "are needed for the summary)")
     parser.add_argument("--seeds", default="0,1", help="evaluation seeds (enhancement noise, fine-tuning order)")
     parser.add_argument("--json", default="docs/bench/enhancer-proof.json")
     args = parser.parse_args(argv)

@@ -6,8 +6,8 @@
   disc, seen by cameras on a ring.
 - `heldout_sample`: what the demo (README command 1) enhances: a capture with known truth that
   the small trained model set never saw (a held-out scene of scripts/enhancer_proof.py: 48 Cycles
-  photos along an orbit, 128 x 96) and its low-view splat, fitted to 6 of the photos by
-  make-pairs. The other 42 photos measure the result.
+  photos along an orbit, 128 x 96) and its low-view splat, fitted to 3 of the photos (0, 24, 47) by
+  make-pairs. The other 45 photos measure the result.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ def test_demo_writes_ply_blend_and_sheet(tmp_path):
     for name in names:
         assert str((out / name).resolve()) in result.stdout, f"{name}'s path is printed"
     assert "small set trained on synthetic scenes" in result.stdout  # the set's note
-    assert re.search(r"Held-out photos \(42 views .*\): input [\d.]+ dB, enhanced [\d.]+ dB PSNR", result.stdout)
+    assert re.search(r"Held-out photos \(45 views .*\): input [\d.]+ dB, enhanced [\d.]+ dB PSNR", result.stdout)
 
     blend = run_blender_session(tmp_path / "blender-user", f"""
         bpy.ops.wm.open_mainfile(filepath={str(out / 'sample_enhanced.blend')!r})

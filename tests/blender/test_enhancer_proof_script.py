@@ -19,7 +19,8 @@ pytestmark = pytest.mark.needs_torch
 ROOT = Path(__file__).resolve().parents[2]
 TOY = ["--train-scenes", "1", "--validation-scenes", "1", "--heldout-scenes", "1", "--capture-views", "8",
        "--capture-size", "32x24", "--capture-samples", "2", "--views", "3", "--fit-iterations", "3",
-       "--random-points", "200", "--max-frames", "4", "--vae-max-frames", "3", "--vae-steps", "2", "--unet-steps", "2", "--decoder-steps", "2",
+       "--random-points", "200", "--max-frames", "4", "--vae-max-frames", "3", "--vae-steps", "2", "--unet-steps", "2",
+       "--decoder-steps", "2",
        "--eval-views", "3", "--tune-steps", "1,2", "--tune-guidance", "1", "--refine-iterations", "2", "--seeds", "0",
        "--jobs", "1"]
 
@@ -41,13 +42,17 @@ def test_the_proof_script_runs_every_stage_and_resumes(tmp_path):
     assert proof["scenes_heldout"] == 1 and proof["reference_views"] == 3 and proof["heldout_views_per_scene"] == 5
     for key in ("heldout_psnr_low_view", "heldout_psnr_full", "heldout_psnr_untrained"):
         assert math.isfinite(proof[key]) and 0 < proof[key] < 100
-    assert set(proof["table"]) >= {"low_view", "full", "untrained", "no_pose", "repeated_clip", "cfw_off",
-                                   "color_correction_off", "uniform_confidence", "full:enhanced_frames"}
-    assert proof["machine"] and proof["settings"]["steps"] in (1, 2)
+    assert set(proof["table"]) >= {"low_view", "full", "untrained", "no_enhancer", "no_pose", "repeated_clip",
+                                   "uniform_confidence", "full:enhanced_frames", "untrained:enhanced_frames"}
+    assert {"cfw_off", "cfw_on"} & set(proof["table"])  # switched away from the tuned setting
+    assert {"color_correction_off", "color_correction_on"} & set(proof["table"])
+    assert proof["machine"] and proof["settings"]["enhancer"]["num_inference_steps"] in (1, 2)
     manifest = json.loads((work / "small" / "MANIFEST.json").read_text())
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((work / "small" / name).read_bytes()).hexdigest() == digest
-    assert manifest["recommended"]["num_inference_steps"] == proof["settings"]["steps"]
+    assert manifest["recommended"] == proof["settings"]["enhancer"]  # the tuned settings travel with the set
+    tuned = json.loads((work / "tuned.json").read_text())
+    assert len(tuned["validation_psnr"]) == 2 + 6  # steps x guidance, then CFW weight x colour correction
     assert "train-enhancer" in manifest["commands"]["unet"] and "--layers all" in manifest["commands"]["unet"]
 
     logs = {p.name: p.read_text() for p in (work / "logs").iterdir() if not p.name.startswith("pairs")}

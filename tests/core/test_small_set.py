@@ -55,7 +55,7 @@ def test_the_shipped_set_matches_its_manifest():
 
 def test_the_held_out_sample_is_a_capture_with_its_low_view_splat():
     sample = heldout_sample()
-    assert len(sample.cameras) == 48 and len(sample.references) == 6 and len(sample.heldout) == 42
+    assert len(sample.cameras) == 48 and len(sample.references) == 3 and len(sample.heldout) == 45
     assert all(Path(c.image_path).is_file() for c in sample.cameras)
     assert len(sample.scene) > 0 and np.isfinite(sample.scene.means).all()
     with pytest.raises(InputError, match="sample scene is missing"):
