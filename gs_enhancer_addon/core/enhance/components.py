@@ -68,14 +68,21 @@ def dummy_components(seed: int = 0, num_frames: int = 4) -> dict:
         block_out_channels=(32, 64), down_block_types=("DownEncoderBlock2D",) * 2, latent_channels=4,
         layers_per_block=1, sample_size=32,
     )
+    return _with_clip_and_scheduler(unet, vae, clip_width=32, clip_mlp=37, scheduler=SVD_SCHEDULER_CONFIG)
+
+
+def _with_clip_and_scheduler(unet, vae, clip_width: int, clip_mlp: int, scheduler: dict) -> dict:
+    """The pipeline components around a UNet and a VAE: a fresh 2-layer CLIP image encoder of
+    `clip_width` (32 px crops, 8 px patches; created after the UNet and VAE, from the same seeded
+    stream), its processor, the spatial-temporal decoder and an Euler scheduler."""
     image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
-        hidden_size=32, projection_dim=32, num_hidden_layers=2, num_attention_heads=4, image_size=32,
-        patch_size=8, intermediate_size=37,
+        hidden_size=clip_width, projection_dim=clip_width, num_hidden_layers=2, num_attention_heads=4,
+        image_size=32, patch_size=8, intermediate_size=clip_mlp,
     ))
     processor = CLIPImageProcessor(crop_size={"height": 32, "width": 32}, size={"shortest_edge": 32})
     return dict(
         unet=unet, decoder=SpatialTemporalDecoder.from_vae(vae), image_encoder=image_encoder.eval(),
-        feature_extractor=processor, scheduler=EulerDiscreteScheduler(**SVD_SCHEDULER_CONFIG),
+        feature_extractor=processor, scheduler=EulerDiscreteScheduler(**scheduler),
     )
 
 
@@ -83,22 +90,23 @@ def small_components(seed: int = 0, num_frames: int = 12) -> dict:
     """The small set's architecture (issue 20), freshly initialised and seeded: what
     `scripts/enhancer_proof.py` trains from scratch on synthetic scenes (128 x 96 px frames).
 
-    - VAE: 3 blocks (32, 64, 64 channels), 4x down-sampling, 16 latent channels (1.0M parameters):
-      3x compression, so the autoencoder alone does not cap the frames below the renders' quality
-      (with SVD's 4 channels, 12x, it reconstructed held-out photos at 19.7 dB after 600 steps);
+    - VAE: 3 blocks (32, 64, 64 channels), 4x down-sampling, 16 latent channels (1.0M parameters),
+      3x compression (SVD's 4 channels reconstructed held-out photos at 19.7 dB after 600 steps;
+      these 16 reach 20.4 dB after 1,200: still the set's ceiling, docs/benchmarks.md);
     - UNet: 3 blocks (32, 64, 64), cross-attention and the mid block only at 1/8 and 1/16 of the
       frame (no attention at the largest latent size: CPU training cost), 3.2M parameters;
     - CLIP image encoder: 2 layers, 64 wide (the UNet's cross-attention width); it is never
       trained (SVD freezes its CLIP too), so here it is a fixed random feature of each frame;
-    - scheduler: SVD's, with EDM's sigma_max of 80 (Karras et al. 2022) instead of SVD's 700 (chosen for
-      576 x 1024 latents): few-step sampling then starts where this model was trained.
+    - scheduler: SVD's, with EDM's sigma_max of 80 (Karras et al. 2022) instead of SVD's 700 (chosen
+      for 576 x 1024 latents): few-step sampling then starts where this model was trained.
     """
     torch.manual_seed(seed)
     unet = UNetSpatioTemporalConditionModel(
         sample_size=32, in_channels=32, out_channels=16, block_out_channels=(32, 64, 64),
         down_block_types=("DownBlockSpatioTemporal", "CrossAttnDownBlockSpatioTemporal",
                           "CrossAttnDownBlockSpatioTemporal"),
-        up_block_types=("CrossAttnUpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal", "UpBlockSpatioTemporal"),
+        up_block_types=("CrossAttnUpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal",
+                        "UpBlockSpatioTemporal"),
         addition_time_embed_dim=16, projection_class_embeddings_input_dim=48, layers_per_block=1,
         cross_attention_dim=64, num_attention_heads=(1, 2, 2), num_frames=num_frames,
     )
@@ -106,15 +114,8 @@ def small_components(seed: int = 0, num_frames: int = 12) -> dict:
         block_out_channels=(32, 64, 64), down_block_types=("DownEncoderBlock2D",) * 3, latent_channels=16,
         layers_per_block=1, sample_size=128,
     )
-    image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
-        hidden_size=64, projection_dim=64, num_hidden_layers=2, num_attention_heads=4, image_size=32,
-        patch_size=8, intermediate_size=128,
-    ))
-    processor = CLIPImageProcessor(crop_size={"height": 32, "width": 32}, size={"shortest_edge": 32})
-    return dict(
-        unet=unet, decoder=SpatialTemporalDecoder.from_vae(vae), image_encoder=image_encoder.eval(),
-        feature_extractor=processor, scheduler=EulerDiscreteScheduler(**{**SVD_SCHEDULER_CONFIG, "sigma_max": 80.0}),
-    )
+    return _with_clip_and_scheduler(unet, vae, clip_width=64, clip_mlp=128,
+                                    scheduler={**SVD_SCHEDULER_CONFIG, "sigma_max": 80.0})
 
 
 def ensure_tiny_enhancer(cache_dir: str | Path, seed: int = 0) -> Path:
