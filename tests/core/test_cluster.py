@@ -140,8 +140,13 @@ def test_cancel_mid_batch_leaves_no_outputs_and_the_workers_usable(cluster, batc
 
     statuses = run_batch(jobs, write_splat_and_sheet, device="cpu", cluster=cluster, progress=progress,
                          cancel=lambda: state["cancel"])
-    assert [s.status for s in statuses] == ["cancelled"] * 3
-    assert not (batch_file.parent / "out").exists() or not any((batch_file.parent / "out").iterdir())
+    # A job a worker finished before the cancel reached it keeps its outputs (run_batch's contract), and
+    # on a cold start one can; the third job waits for a worker, so the cancel always stops it.
+    assert {s.status for s in statuses} <= {"done", "cancelled"} and statuses[-1].status == "cancelled"
+    for status in statuses:
+        written = [p for p in (status.job.out, status.job.sheet) if p.exists()]
+        assert written == ([status.job.out, status.job.sheet] if status.status == "done" else []), status.status
+    assert not any(p.name.startswith(".") for p in (batch_file.parent / "out").glob("*"))  # no temporaries
 
     one = [BatchJob(**{**dataclasses.asdict(jobs[0]), "sheet": None})]
     assert [s.status for s in run_batch(one, write_splat_and_sheet, device="cpu", cluster=cluster)] == ["done"]
