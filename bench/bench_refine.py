@@ -45,7 +45,7 @@ from gs_enhancer_addon.core.cameras import Camera, project_points  # noqa: E402
 from gs_enhancer_addon.core.trajectory import image_confidence
 from gs_enhancer_addon.core.gaussians import SH_C0, GaussianScene  # noqa: E402
 from gs_enhancer_addon.core.geometry import quats_from_z_to  # noqa: E402
-from gs_enhancer_addon.core.image_metrics import gaussian_window, psnr, ssim  # noqa: E402
+from gs_enhancer_addon.core.image_metrics import gaussian_window, mean_psnr, psnr, ssim  # noqa: E402
 from gs_enhancer_addon.core.refine import RefineConfig, TrainingView, refine  # noqa: E402
 from gs_enhancer_addon.core.render import render  # noqa: E402
 from tests.builders import camera_looking_at, focal_for_fov  # noqa: E402
@@ -298,7 +298,7 @@ def run_seed(s: Setting, seed: int) -> dict:
         res[name] = (*evaluate(out, held, truth_held), time.perf_counter() - t0)
     with torch.no_grad():
         truth_gen = [render(truth_t, [c]).rgb[0] for c in gens]
-    gen_quality = np.mean([psnr(torch.as_tensor(im), t).item() for im, t in zip(gen_imgs, truth_gen)])
+    gen_quality = mean_psnr(np.stack(gen_imgs), torch.stack(truth_gen))
     start_at_gen = evaluate(start, gens, truth_gen)[0]
     start_at_ref = evaluate(start, refs, [torch.as_tensor(im) for im in ref_imgs])[0]
     info = dict(n_truth=len(truth), n_start=len(start), near=near, gen_psnr=gen_quality,

@@ -42,6 +42,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -328,8 +329,12 @@ class Case:
 
         return render_views_numpy(scene, self.cameras, torch.device("cpu"))
 
+    @cached_property
+    def low_renders(self):  # -> [V, H, W, 3]: the low-view splat at every camera, rendered once per case
+        return self.render(self.low)
+
     def unenhanced(self):  # -> [V, H, W, 3]: the references' photos and the low-view renders elsewhere
-        frames = self.render(self.low)
+        frames = self.low_renders.copy()
         frames[self.trajectory.reference_indices] = self.photos[self.trajectory.reference_indices]
         return frames
 
@@ -382,7 +387,7 @@ def evaluate_scene(args, work: Path, name: str, count: int, seed: int, settings:
     cache = _model_cache()
     case = Case(work, "heldout", name, count)
     sets = {"small": ModelsConfig.from_folder(work / "small"), "fresh": ModelsConfig.from_folder(work / "fresh")}
-    row = {"low_view": case.score(case.render(case.low))}
+    row = {"low_view": case.score(case.low_renders)}
     enhanced = {}
     for variant, (model_set, enhance_changes, refine_changes) in variants(settings).items():
         if variant not in chosen:
