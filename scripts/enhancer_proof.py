@@ -430,14 +430,18 @@ def stage_tune(args, work: Path) -> None:
                 results.append((psnr, settings))
             return max(results, key=lambda r: r[0])[1]
 
-        best = best_of([{"num_inference_steps": steps, "max_guidance_scale": guidance,
-                         "min_guidance_scale": min(1.0, guidance)}
+        best = best_of([{"num_inference_steps": steps, **guidance_scales(guidance)}
                         for steps in (int(v) for v in args.tune_steps.split(","))
                         for guidance in (float(v) for v in args.tune_guidance.split(","))])
         best = best_of([{**best, "fusion_weight": weight, "color_correction": correct}
                         for weight in (0.0, 0.5, 1.0) for correct in (True, False)])
         path.write_text(json.dumps({"settings": best, "validation_psnr": scores}, indent=1))
     write_manifest(args, work)
+
+
+def guidance_scales(scale: float) -> dict:
+    """EnhancerConfig's guidance for a max scale: the ramp starts at 1 (or at the scale, below 1)."""
+    return {"max_guidance_scale": scale, "min_guidance_scale": min(1.0, scale)}
 
 
 def tuned(args, work: Path) -> dict:
@@ -448,7 +452,7 @@ def tuned(args, work: Path) -> dict:
     if args.steps is not None:
         settings["num_inference_steps"] = args.steps
     if args.guidance is not None:
-        settings.update(max_guidance_scale=args.guidance, min_guidance_scale=min(1.0, args.guidance))
+        settings.update(guidance_scales(args.guidance))
     return settings
 
 
